@@ -1,0 +1,1 @@
+"""What the market and the protocol say today: units, protocol math, market snapshot, curves."""

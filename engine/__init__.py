@@ -1,0 +1,1 @@
+"""Makes the numbers: model parameters, counter RNG, Numba kernels, simulation, pricing, CLI."""

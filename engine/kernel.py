@@ -1,0 +1,310 @@
+"""The fused Monte Carlo kernel: daily steps of BTC, hashrate and fees, exact retargets and
+halvings, reduced on the fly to per-path window averages ("fixings") and per-day moments.
+
+Layout: ``prange`` over blocks of antithetic pairs; inside a block, every pass over the
+paths is a flat loop that LLVM vectorises (counter RNG, inverse-CDF normals, exp by 2^k * p).
+Rare work (normal tails, jumps, retargets, halvings) runs in scalar fix-up passes.
+Block results are reduced by the caller in block order, so sums never depend on threads.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from curves import protocol
+from curves.units import SATS_PER_BTC, SECONDS_PER_DAY, TWO_POW_32
+from engine import rng
+
+# per-day inputs: columns of ``steps``
+S_BTC_DRIFT, S_BTC_VOL, S_HASHRATE_SHIFT, S_LOG_COST = 0, 1, 2, 3
+N_STEP_INPUTS = 4
+# scalar parameters: entries of ``par`` (per-day units)
+(P_H_VOL, P_H_GROWTH, P_H_FEEDBACK, P_EMA_WEIGHT, P_F_KAPPA, P_F_LEVEL, P_F_VOL,
+ P_L10, P_L11, P_L20, P_L21, P_L22,
+ P_JS_THRESHOLD, P_JS_MEAN, P_JS_STD, P_JH_THRESHOLD, P_JH_MEAN, P_JH_STD,
+ P_JF_THRESHOLD, P_JF_MEAN, P_JF_STD, P_FEEDBACK_EVERY_DAYS) = range(22)
+N_PARAMS = 22
+# initial state: entries of ``init``
+(I_LOG_BTC, I_LOG_HASHRATE_HS, I_LOG_FEE, I_DIFFICULTY, I_HEIGHT, I_EPOCH_BLOCKS,
+ I_EPOCH_SECONDS, I_HASHPRICE_EMA) = range(8)
+N_INIT = 8
+# window quantities (averages per day over each window)
+Q_HASHPRICE_USD, Q_HASHVALUE_BTC, Q_DIFFICULTY, Q_BTC_USD, Q_BLOCKS = range(5)
+N_QUANTITIES = 5
+# per-day moments of antithetic pair means
+(D_HP, D_HP2, D_HV, D_HV2, D_BTC, D_BTC2, D_HP_BTC, D_DIFF) = range(8)
+N_DAILY = 8
+# per-epoch accumulators
+E_COUNT, E_DIFFICULTY, E_DAY = range(3)
+
+_HV_K = SECONDS_PER_DAY * 1e15 / TWO_POW_32
+_RATE_K = SECONDS_PER_DAY / TWO_POW_32
+_FLAG_MASK = np.uint64((1 << rng.JUMP_FLAG_BITS) - 1)
+_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, halv_at,
+                         epoch_idx, epochs, blk, out_day):
+    """Exact piecewise day for one path: retargets and halvings at their fractional times."""
+    rem = 1.0
+    hv_acc = 0.0
+    d_acc = 0.0
+    blocks_acc = 0.0
+    while rem > 1e-15:
+        rate = hashrate[i] * _RATE_K / d[i]
+        to_ret = protocol.RETARGET_BLOCKS - b[i]
+        to_halv = halv_at[i] - h[i]
+        nxt = min(to_ret, to_halv)
+        need = nxt / rate
+        hv_now = _HV_K * (sub[i] + fee[i]) / d[i]
+        if need >= rem:
+            b[i] += rate * rem
+            h[i] += rate * rem
+            s_ep[i] += rem * SECONDS_PER_DAY
+            hv_acc += hv_now * rem
+            d_acc += d[i] * rem
+            blocks_acc += rate * rem
+            rem = 0.0
+        else:
+            b[i] += nxt
+            h[i] += nxt
+            s_ep[i] += need * SECONDS_PER_DAY
+            hv_acc += hv_now * need
+            d_acc += d[i] * need
+            blocks_acc += nxt
+            rem -= need
+            if to_halv <= to_ret:
+                h[i] = halv_at[i]
+                sub[i] = protocol.subsidy_sats(np.int64(halv_at[i]) + 1) / SATS_PER_BTC
+                halv_at[i] += protocol.HALVING_INTERVAL_BLOCKS
+            if to_ret <= to_halv:
+                new_d = protocol.retarget_difficulty(d[i], s_ep[i] - t_first[i])
+                k = epoch_idx[i]
+                if k < epochs.shape[1]:
+                    epochs[blk, k, E_COUNT] += 1.0
+                    epochs[blk, k, E_DIFFICULTY] += new_d
+                    epochs[blk, k, E_DAY] += t + 1.0 - rem
+                epoch_idx[i] = k + 1
+                d[i] = new_d
+                b[i] = 0.0
+                s_ep[i] = 0.0
+                t_first[i] = SECONDS_PER_DAY / (hashrate[i] * _RATE_K / new_d)
+    out_day[Q_HASHVALUE_BTC] = hv_acc
+    out_day[Q_HASHPRICE_USD] = hv_acc * btc[i]
+    out_day[Q_DIFFICULTY] = d_acc
+    out_day[Q_BLOCKS] = blocks_acc
+
+
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_days,
+                   win_cp0, win_cp1, win_len, n_samples, n_epochs):
+    """Simulate pairs [pair_start, pair_start + n_pairs); see ``engine.simulation`` for the driver.
+
+    Returns (window_values[2*n_pairs, n_windows, N_QUANTITIES], daily[n_blocks, n_days, N_DAILY],
+    epochs[n_blocks, n_epochs, 3], samples[n_samples, n_days, 3]). Path 2p is the "+" member of
+    pair p and 2p+1 its antithetic twin.
+    """
+    n_days = steps.shape[0]
+    n_cp = cp_days.size
+    n_win = win_cp0.size
+    n_blocks = (n_pairs + block_pairs - 1) // block_pairs
+    win_out = np.empty((2 * n_pairs, n_win, N_QUANTITIES))
+    daily = np.zeros((n_blocks, n_days, N_DAILY))
+    epochs = np.zeros((n_blocks, n_epochs, 3))
+    samples = np.zeros((n_samples, n_days, 3))
+    key = rng.seed_key(seed)
+    refresh = max(1, np.int64(par[P_FEEDBACK_EVERY_DAYS]))
+    sub0 = protocol.subsidy_sats(np.int64(init[I_HEIGHT]) + 1) / SATS_PER_BTC
+    halv0 = protocol.next_halving_height(np.int64(init[I_HEIGHT])) - 1.0
+
+    for blk in prange(n_blocks):
+        p0 = pair_start + blk * block_pairs
+        n = min(block_pairs, pair_start + n_pairs - p0)
+        m = 2 * n
+        u3 = np.empty((3, n))
+        z3 = np.empty((3, n))
+        jump_word = np.empty(n, np.uint64)
+        e_btc = np.empty(m)
+        e_h = np.empty(m)
+        e_f = np.empty(m)
+        log_btc = np.full(m, init[I_LOG_BTC])
+        log_h = np.full(m, init[I_LOG_HASHRATE_HS])
+        log_fee = np.full(m, init[I_LOG_FEE])
+        btc = np.empty(m)
+        hashrate = np.empty(m)
+        fee = np.empty(m)
+        bits = np.empty((3, m), np.int64)
+        d = np.full(m, init[I_DIFFICULTY])
+        h = np.full(m, init[I_HEIGHT])
+        b = np.full(m, init[I_EPOCH_BLOCKS])
+        s_ep = np.full(m, init[I_EPOCH_SECONDS])
+        t_first = np.zeros(m)
+        sub = np.full(m, sub0)
+        halv_at = np.full(m, halv0)
+        ema = np.full(m, init[I_HASHPRICE_EMA])
+        h_drift = np.empty(m)
+        epoch_idx = np.zeros(m, np.int64)
+        event = np.zeros(m, np.bool_)
+        day_q = np.empty((N_QUANTITIES, m))
+        cum = np.zeros((N_QUANTITIES, m))
+        cps = np.zeros((n_cp, N_QUANTITIES, m))
+        out_day = np.empty(N_QUANTITIES)
+        next_cp = 0
+        if n_cp > 0 and cp_days[0] < 0:
+            next_cp = 1
+        for i in range(m):
+            h_drift[i] = par[P_H_GROWTH] + par[P_H_FEEDBACK] * (np.log(ema[i]) - steps[0, S_LOG_COST])
+
+        for t in range(n_days):
+            # 1. counter RNG -> uniforms -> central inverse-CDF normals (vectorised)
+            for f in range(3):
+                for j in range(n):
+                    u = rng.unit_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, f)))
+                    u3[f, j] = u
+                    z3[f, j] = rng.normal_central(u)
+            for j in range(n):
+                jump_word[j] = rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_FLAGS))
+            # 2. tails (scalar, ~4.85% of draws)
+            for f in range(3):
+                for j in range(n):
+                    u = u3[f, j]
+                    if u < rng.P_LOW or u > rng.P_HIGH:
+                        z3[f, j] = rng.normal_tail(u)
+            # 3. correlated, scaled shocks for both members of each pair
+            vol_btc = steps[t, S_BTC_VOL]
+            for j in range(n):
+                zs = z3[0, j]
+                zh = par[P_L10] * zs + par[P_L11] * z3[1, j]
+                zf = par[P_L20] * zs + par[P_L21] * z3[1, j] + par[P_L22] * z3[2, j]
+                e_btc[j] = vol_btc * zs
+                e_btc[n + j] = -vol_btc * zs
+                e_h[j] = par[P_H_VOL] * zh
+                e_h[n + j] = -par[P_H_VOL] * zh
+                e_f[j] = par[P_F_VOL] * zf
+                e_f[n + j] = -par[P_F_VOL] * zf
+            # 4. jumps (scalar, rare): one flag word per pair, sizes antithetic within the pair
+            for j in range(n):
+                w = jump_word[j]
+                fs = np.float64(w & _FLAG_MASK) < par[P_JS_THRESHOLD]
+                fh = np.float64((w >> np.uint64(21)) & _FLAG_MASK) < par[P_JH_THRESHOLD]
+                ff = np.float64((w >> np.uint64(42)) & _FLAG_MASK) < par[P_JF_THRESHOLD]
+                if fs or fh or ff:
+                    if fs:
+                        zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
+                            key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_BTC))))
+                        e_btc[j] += par[P_JS_MEAN] + par[P_JS_STD] * zj
+                        e_btc[n + j] += par[P_JS_MEAN] - par[P_JS_STD] * zj
+                    if fh:
+                        zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
+                            key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_HASHRATE))))
+                        e_h[j] += par[P_JH_MEAN] + par[P_JH_STD] * zj
+                        e_h[n + j] += par[P_JH_MEAN] - par[P_JH_STD] * zj
+                    if ff:
+                        zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
+                            key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_FEE))))
+                        e_f[j] += par[P_JF_MEAN] + par[P_JF_STD] * zj
+                        e_f[n + j] += par[P_JF_MEAN] - par[P_JF_STD] * zj
+            # 5. log-state update and exp (vectorised)
+            drift_btc = steps[t, S_BTC_DRIFT]
+            shift_h = steps[t, S_HASHRATE_SHIFT]
+            for i in range(m):
+                log_btc[i] += drift_btc + e_btc[i]
+                log_h[i] += h_drift[i] + shift_h + e_h[i]
+                log_fee[i] += par[P_F_KAPPA] * (par[P_F_LEVEL] - log_fee[i]) + e_f[i]
+                bits[0, i], btc[i] = rng.exp_split(log_btc[i])
+                bits[1, i], hashrate[i] = rng.exp_split(log_h[i])
+                bits[2, i], fee[i] = rng.exp_split(log_fee[i])
+            scale = bits.view(np.float64)
+            for i in range(m):
+                btc[i] *= scale[0, i]
+                hashrate[i] *= scale[1, i]
+                fee[i] *= scale[2, i]
+            # 6. blocks and the day's index where no retarget or halving falls (vectorised)
+            for i in range(m):
+                rate = hashrate[i] * _RATE_K / d[i]
+                ev = (b[i] + rate >= protocol.RETARGET_BLOCKS) or (h[i] + rate >= halv_at[i])
+                event[i] = ev
+                if not ev:
+                    b[i] += rate
+                    h[i] += rate
+                    s_ep[i] += SECONDS_PER_DAY
+                hv = _HV_K * (sub[i] + fee[i]) / d[i]
+                day_q[Q_HASHVALUE_BTC, i] = hv
+                day_q[Q_HASHPRICE_USD, i] = hv * btc[i]
+                day_q[Q_DIFFICULTY, i] = d[i]
+                day_q[Q_BTC_USD, i] = btc[i]
+                day_q[Q_BLOCKS, i] = rate
+            # 7. exact piecewise days for paths with an event (scalar, ~7% of path-days)
+            for i in range(m):
+                if event[i]:
+                    _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub,
+                                         halv_at, epoch_idx, epochs, blk, out_day)
+                    day_q[Q_HASHPRICE_USD, i] = out_day[Q_HASHPRICE_USD]
+                    day_q[Q_HASHVALUE_BTC, i] = out_day[Q_HASHVALUE_BTC]
+                    day_q[Q_DIFFICULTY, i] = out_day[Q_DIFFICULTY]
+                    day_q[Q_BLOCKS, i] = out_day[Q_BLOCKS]
+            # 8. fixings: running sums per path, the feedback EMA, per-day pair-mean moments
+            for q in range(N_QUANTITIES):
+                for i in range(m):
+                    cum[q, i] += day_q[q, i]
+            ew = par[P_EMA_WEIGHT]
+            for i in range(m):
+                ema[i] += ew * (day_q[Q_HASHPRICE_USD, i] - ema[i])
+            s_hp = 0.0
+            s_hp2 = 0.0
+            s_hv = 0.0
+            s_hv2 = 0.0
+            s_s = 0.0
+            s_s2 = 0.0
+            s_hps = 0.0
+            s_d = 0.0
+            for j in range(n):
+                hp = 0.5 * (day_q[Q_HASHPRICE_USD, j] + day_q[Q_HASHPRICE_USD, n + j])
+                hv = 0.5 * (day_q[Q_HASHVALUE_BTC, j] + day_q[Q_HASHVALUE_BTC, n + j])
+                sp = 0.5 * (btc[j] + btc[n + j])
+                s_hp += hp
+                s_hp2 += hp * hp
+                s_hv += hv
+                s_hv2 += hv * hv
+                s_s += sp
+                s_s2 += sp * sp
+                s_hps += hp * sp
+                s_d += 0.5 * (day_q[Q_DIFFICULTY, j] + day_q[Q_DIFFICULTY, n + j])
+            daily[blk, t, D_HP] = s_hp
+            daily[blk, t, D_HP2] = s_hp2
+            daily[blk, t, D_HV] = s_hv
+            daily[blk, t, D_HV2] = s_hv2
+            daily[blk, t, D_BTC] = s_s
+            daily[blk, t, D_BTC2] = s_s2
+            daily[blk, t, D_HP_BTC] = s_hps
+            daily[blk, t, D_DIFF] = s_d
+            while next_cp < n_cp and cp_days[next_cp] == t:
+                for q in range(N_QUANTITIES):
+                    for i in range(m):
+                        cps[next_cp, q, i] = cum[q, i]
+                next_cp += 1
+            # 9. sample paths for plots (global paths 0..n_samples-1)
+            for k in range(n_samples):
+                pair = k // 2
+                if p0 <= pair < p0 + n:
+                    i = pair - p0 + (k % 2) * n
+                    samples[k, t, 0] = day_q[Q_HASHPRICE_USD, i]
+                    samples[k, t, 1] = btc[i]
+                    samples[k, t, 2] = day_q[Q_DIFFICULTY, i]
+            # 10. hashrate feedback drift, refreshed every few days from the hashprice EMA
+            if (t + 1) % refresh == 0:
+                lc = steps[t, S_LOG_COST]
+                for i in range(m):
+                    h_drift[i] = par[P_H_GROWTH] + par[P_H_FEEDBACK] * (np.log(ema[i]) - lc)
+
+        # window averages per path
+        row0 = 2 * (p0 - pair_start)
+        for w in range(n_win):
+            c0 = win_cp0[w]
+            c1 = win_cp1[w]
+            inv = 1.0 / win_len[w]
+            for q in range(N_QUANTITIES):
+                for j in range(n):
+                    win_out[row0 + 2 * j, w, q] = (cps[c1, q, j] - cps[c0, q, j]) * inv
+                    win_out[row0 + 2 * j + 1, w, q] = (cps[c1, q, n + j] - cps[c0, q, n + j]) * inv
+    return win_out, daily, epochs, samples

@@ -1,0 +1,262 @@
+"""The simulation driver: market + model -> per-day kernel inputs -> chunks of pairs -> fixings.
+
+>>> from curves.market import Market
+>>> from engine.model import ModelParams
+>>> sim = Simulation(Market.default(), ModelParams.default(), n_days=40, n_paths=2_000, seed=1)
+>>> run = sim.run(windows=[(0, 27)])
+>>> run.window_mean("hashprice_usd_per_ph_day").shape
+(1,)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from curves.market import Market
+from curves.toml_io import InputError
+from engine import kernel as K
+from engine import rng
+from engine.model import ModelParams
+from engine.moments import PairMoments
+
+DAYS_PER_YEAR = 365.0
+QUANTITIES = ("hashprice_usd_per_ph_day", "hashvalue_btc_per_ph_day", "difficulty", "btc_usd",
+              "blocks_per_day")
+FEEDBACK_REFRESH_DAYS = 7
+MIN_FEE_BTC_PER_BLOCK = 1e-8
+
+
+def _jump_threshold(intensity_per_year: float) -> tuple[float, float]:
+    """Daily jump probability quantised to the 21-bit flag, and its threshold in flag units."""
+    threshold = math.floor(intensity_per_year / DAYS_PER_YEAR * rng.JUMP_FLAG_SCALE)
+    return threshold / rng.JUMP_FLAG_SCALE, float(threshold)
+
+
+def build_inputs(market: Market, model: ModelParams, n_days: int,
+                 hashrate_shift_per_day: np.ndarray | None = None):
+    """Per-day inputs (n_days x N_STEP_INPUTS), scalar parameters and the initial state.
+
+    BTC: drift_k = ln(F_k / F_{k-1}) - var_k / 2 - ln(1 + p (e^{mu + s^2/2} - 1)), so E[S_k] = F_k
+    exactly; var_k is the market's forward implied variance for day k less the jump variance.
+    """
+    model.validate()
+    dates = [market.asof + dt.timedelta(days=k + 1) for k in range(n_days)]
+    fwd = np.array([market.btc_spot_usd] + [market.btc_forward_usd(d) for d in dates])
+    tot_var = np.array([0.0] + [market.btc_total_variance(d) for d in dates])
+    day_var = np.maximum(np.diff(tot_var), 0.0)
+    p_s, thr_s = _jump_threshold(model.btc_jump_intensity_per_year)
+    mu_s, sd_s = model.btc_jump_mean_log, model.btc_jump_std_log
+    jump_var = p_s * (mu_s**2 + sd_s**2)
+    diff_var = np.maximum(day_var - jump_var, 0.05 * day_var)
+    compensator = math.log1p(p_s * (math.exp(mu_s + 0.5 * sd_s**2) - 1.0))
+
+    steps = np.zeros((n_days, K.N_STEP_INPUTS))
+    steps[:, K.S_BTC_DRIFT] = np.diff(np.log(fwd)) - 0.5 * diff_var - compensator
+    steps[:, K.S_BTC_VOL] = np.sqrt(diff_var)
+    if hashrate_shift_per_day is not None:
+        shift = np.asarray(hashrate_shift_per_day, dtype=float)
+        if shift.shape != (n_days,) or not np.all(np.isfinite(shift)):
+            raise InputError("hashrate_shift_per_day", f"needs {n_days} finite values")
+        steps[:, K.S_HASHRATE_SHIFT] = shift
+    steps[:, K.S_LOG_COST] = [math.log(model.marginal_cost_usd_per_ph_day_at(d)) for d in dates]
+
+    dt_y = 1.0 / DAYS_PER_YEAR
+    chol = model.cholesky()
+    p_h, thr_h = _jump_threshold(model.hashrate_jump_intensity_per_year)
+    p_f, thr_f = _jump_threshold(model.fee_spike_intensity_per_year)
+    par = np.zeros(K.N_PARAMS)
+    par[K.P_H_VOL] = model.hashrate_vol_annual * math.sqrt(dt_y)
+    par[K.P_H_GROWTH] = model.hashrate_growth_per_year * dt_y
+    par[K.P_H_FEEDBACK] = model.hashrate_feedback_per_year * dt_y
+    par[K.P_EMA_WEIGHT] = 1.0 / model.hashprice_ema_days
+    par[K.P_F_KAPPA] = 1.0 - math.exp(-model.fee_mean_reversion_per_year * dt_y)
+    par[K.P_F_LEVEL] = math.log(model.fee_long_run_btc_per_block)
+    par[K.P_F_VOL] = model.fee_vol_annual * math.sqrt(dt_y)
+    par[K.P_L10], par[K.P_L11] = chol[1, 0], chol[1, 1]
+    par[K.P_L20], par[K.P_L21], par[K.P_L22] = chol[2, 0], chol[2, 1], chol[2, 2]
+    par[K.P_JS_THRESHOLD], par[K.P_JS_MEAN], par[K.P_JS_STD] = thr_s, mu_s, sd_s
+    par[K.P_JH_THRESHOLD] = thr_h
+    par[K.P_JH_MEAN], par[K.P_JH_STD] = model.hashrate_jump_mean_log, model.hashrate_jump_std_log
+    par[K.P_JF_THRESHOLD] = thr_f
+    par[K.P_JF_MEAN], par[K.P_JF_STD] = model.fee_spike_mean_log, model.fee_spike_std_log
+    par[K.P_FEEDBACK_EVERY_DAYS] = FEEDBACK_REFRESH_DAYS
+
+    init = np.zeros(K.N_INIT)
+    init[K.I_LOG_BTC] = math.log(market.btc_spot_usd)
+    init[K.I_LOG_HASHRATE_HS] = math.log(market.hashrate_hs)
+    init[K.I_LOG_FEE] = math.log(max(market.fee_btc_per_block, MIN_FEE_BTC_PER_BLOCK))
+    init[K.I_DIFFICULTY] = market.difficulty
+    init[K.I_HEIGHT] = market.height
+    init[K.I_EPOCH_BLOCKS] = market.epoch_blocks_elapsed
+    init[K.I_EPOCH_SECONDS] = market.epoch_seconds_elapsed
+    init[K.I_HASHPRICE_EMA] = market.spot_hashprice_usd_per_ph_day()
+    return dates, fwd[1:], steps, par, init
+
+
+def window_checkpoints(windows: Sequence[tuple[int, int]], n_days: int):
+    """Checkpoint days (running sums are stored there) and each window's checkpoint indices."""
+    for k, (s, e) in enumerate(windows):
+        if not (0 <= s <= e < n_days):
+            raise InputError(f"window[{k}]", f"days {s}..{e} outside the simulated 0..{n_days - 1}")
+    cp = sorted({s - 1 for s, _ in windows} | {e for _, e in windows})
+    pos = {d: i for i, d in enumerate(cp)}
+    cp0 = np.array([pos[s - 1] for s, _ in windows], dtype=np.int64)
+    cp1 = np.array([pos[e] for _, e in windows], dtype=np.int64)
+    length = np.array([e - s + 1 for s, e in windows], dtype=np.float64)
+    return np.array(cp, dtype=np.int64), cp0, cp1, length
+
+
+@dataclass
+class SimulationRun:
+    """What one run leaves: per-day moments, window moments, epochs, sample paths, timings."""
+
+    dates: list[dt.date]
+    btc_forward_usd: np.ndarray
+    windows: list[tuple[int, int]]
+    n_paths: int
+    daily: np.ndarray
+    window_moments: PairMoments
+    window_control_mean: np.ndarray
+    epochs: np.ndarray
+    samples: np.ndarray
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_pairs(self) -> int:
+        return self.n_paths // 2
+
+    def _q(self, name: str) -> int:
+        if name not in QUANTITIES:
+            raise InputError("quantity", f"unknown {name!r}; one of {QUANTITIES}")
+        return QUANTITIES.index(name)
+
+    def window_mean(self, name: str) -> np.ndarray:
+        """Window averages of a quantity; hashprice in USD uses BTC as a control variate."""
+        q = self._q(name)
+        if q == K.Q_HASHPRICE_USD:
+            return self.window_moments.mean(self.window_control_mean)[:, q]
+        return self.window_moments.mean()[:, q]
+
+    def window_stderr(self, name: str) -> np.ndarray:
+        q = self._q(name)
+        if q == K.Q_HASHPRICE_USD:
+            return self.window_moments.stderr(self.window_control_mean)[:, q]
+        return self.window_moments.stderr()[:, q]
+
+    def daily_mean(self, column: int) -> np.ndarray:
+        return self.daily[:, column] / self.n_pairs
+
+    def daily_stderr(self, column: int, square_column: int) -> np.ndarray:
+        n = self.n_pairs
+        m = self.daily[:, column] / n
+        var = np.maximum(self.daily[:, square_column] / n - m * m, 0.0) * n / max(n - 1, 1)
+        return np.sqrt(var / n)
+
+    def daily_hashprice_cv(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-day expected hashprice (USD/PH/day) with the BTC forward as control, and stderr."""
+        n = self.n_pairs
+        d = self.daily / n
+        vx = d[:, K.D_HP2] - d[:, K.D_HP] ** 2
+        vc = d[:, K.D_BTC2] - d[:, K.D_BTC] ** 2
+        cov = d[:, K.D_HP_BTC] - d[:, K.D_HP] * d[:, K.D_BTC]
+        beta = np.divide(cov, vc, out=np.zeros_like(cov), where=vc > 0)
+        mean = d[:, K.D_HP] - beta * (d[:, K.D_BTC] - self.btc_forward_usd)
+        var = np.maximum(vx - np.divide(cov * cov, vc, out=np.zeros_like(cov), where=vc > 0), 0)
+        return mean, np.sqrt(var * n / max(n - 1, 1) / n)
+
+    def epoch_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(fraction of paths reaching epoch k, mean difficulty of epoch k, mean start day)."""
+        cnt = self.epochs[:, K.E_COUNT]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (cnt / self.n_paths, self.epochs[:, K.E_DIFFICULTY] / cnt,
+                    self.epochs[:, K.E_DAY] / cnt)
+
+
+class Simulation:
+    """Chunked, reproducible Monte Carlo: same seed, same numbers, for any threads or chunks.
+
+    ``n_paths`` is rounded up to an even number (antithetic pairs); chunks are whole blocks.
+    """
+
+    def __init__(self, market: Market, model: ModelParams, *, n_days: int, n_paths: int,
+                 seed: int = 42, block_pairs: int = 256, chunk_paths: int = 65_536,
+                 n_samples: int = 0, threads: int | None = None,
+                 hashrate_shift_per_day: np.ndarray | None = None):
+        if isinstance(n_days, bool) or not isinstance(n_days, int) or not 1 <= n_days <= 20_000:
+            raise InputError("n_days", f"must be an integer in 1..20000, got {n_days!r}")
+        if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 2:
+            raise InputError("paths", f"must be an integer >= 2, got {n_paths!r}")
+        if n_paths > 2 * 2**31:
+            raise InputError("paths", "at most 2^32 paths")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise InputError("seed", f"must be an integer in [0, 2^63), got {seed!r}")
+        if block_pairs < 1 or chunk_paths < 2:
+            raise InputError("chunk_paths", "block and chunk sizes must be positive")
+        self.market, self.model = market, model
+        self.n_days, self.seed = n_days, seed
+        self.n_pairs = (n_paths + 1) // 2
+        self.block_pairs = block_pairs
+        self.chunk_pairs = max(1, (chunk_paths // 2) // block_pairs) * block_pairs
+        self.n_samples = min(n_samples, 2 * self.n_pairs)
+        self.threads = threads
+        self.dates, self.btc_forward, self.steps, self.par, self.init = build_inputs(
+            market, model, n_days, hashrate_shift_per_day)
+
+    @property
+    def n_paths(self) -> int:
+        return 2 * self.n_pairs
+
+    def day_index(self, d: dt.date) -> int:
+        return (d - self.market.asof).days - 1
+
+    def run(self, windows: Sequence[tuple[int, int]],
+            on_chunk: Callable[[int, np.ndarray], None] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> SimulationRun:
+        """Simulate all paths; ``windows`` are inclusive day-index ranges (day 0 = as-of + 1).
+
+        ``on_chunk(pair_start, window_values)`` sees each chunk's per-path window averages
+        (paths x windows x quantities) for non-linear payoffs; ``progress(done, total)`` paths.
+        """
+        windows = list(windows)
+        cp, cp0, cp1, wlen = window_checkpoints(windows, self.n_days)
+        n_epochs = self.n_days // 10 + 4
+        daily = np.zeros((self.n_days, K.N_DAILY))
+        epochs = np.zeros((n_epochs, 3))
+        samples = np.zeros((self.n_samples, self.n_days, 3))
+        moments = PairMoments((len(windows), K.N_QUANTITIES), self.block_pairs)
+        ctrl_idx = [list(range(s, e + 1)) for s, e in windows]
+        control_mean = np.zeros((len(windows), K.N_QUANTITIES))
+        control_mean[:, K.Q_HASHPRICE_USD] = [self.btc_forward[ix].mean() for ix in ctrl_idx]
+        prev_threads = numba.get_num_threads()
+        if self.threads:
+            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+        t0 = time.perf_counter()
+        try:
+            for start in range(0, self.n_pairs, self.chunk_pairs):
+                n = min(self.chunk_pairs, self.n_pairs - start)
+                wv, dly, ep, smp = K.simulate_chunk(
+                    self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, cp,
+                    cp0, cp1, wlen, self.n_samples if start == 0 else 0, n_epochs)
+                for blk in range(dly.shape[0]):
+                    daily += dly[blk]
+                    epochs += ep[blk]
+                if start == 0:
+                    samples = smp
+                control = np.repeat(wv[:, :, K.Q_BTC_USD:K.Q_BTC_USD + 1], K.N_QUANTITIES, axis=2)
+                moments.add(wv, control)
+                if on_chunk is not None:
+                    on_chunk(start, wv)
+                if progress is not None:
+                    progress(2 * (start + n), self.n_paths)
+        finally:
+            numba.set_num_threads(prev_threads)
+        return SimulationRun(self.dates, self.btc_forward, windows, self.n_paths, daily, moments,
+                             control_mean, epochs, samples, time.perf_counter() - t0)
