@@ -35,6 +35,10 @@ N_QUANTITIES = 5
 N_DAILY = 8
 # per-epoch accumulators
 E_COUNT, E_DIFFICULTY, E_DAY = range(3)
+# sample-path fields
+(SP_HASHPRICE_USD, SP_BTC_USD, SP_DIFFICULTY, SP_HASHRATE_HS, SP_FEE_BTC_PER_BLOCK,
+ SP_BLOCKS) = range(6)
+N_SAMPLE_FIELDS = 6
 
 _HV_K = SECONDS_PER_DAY * 1e15 / TWO_POW_32
 _RATE_K = SECONDS_PER_DAY / TWO_POW_32
@@ -101,7 +105,7 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     """Simulate pairs [pair_start, pair_start + n_pairs); see ``engine.simulation`` for the driver.
 
     Returns (window_values[2*n_pairs, n_windows, N_QUANTITIES], daily[n_blocks, n_days, N_DAILY],
-    epochs[n_blocks, n_epochs, 3], samples[n_samples, n_days, 3]). Path 2p is the "+" member of
+    epochs[n_blocks, n_epochs, 3], samples[n_samples, n_days, N_SAMPLE_FIELDS]). Path 2p is the "+" member of
     pair p and 2p+1 its antithetic twin.
     """
     n_days = steps.shape[0]
@@ -111,7 +115,7 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     win_out = np.empty((2 * n_pairs, n_win, N_QUANTITIES))
     daily = np.zeros((n_blocks, n_days, N_DAILY))
     epochs = np.zeros((n_blocks, n_epochs, 3))
-    samples = np.zeros((n_samples, n_days, 3))
+    samples = np.zeros((n_samples, n_days, N_SAMPLE_FIELDS))
     key = rng.seed_key(seed)
     refresh = max(1, np.int64(par[P_FEEDBACK_EVERY_DAYS]))
     sub0 = protocol.subsidy_sats(np.int64(init[I_HEIGHT]) + 1) / SATS_PER_BTC
@@ -288,9 +292,12 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                 pair = k // 2
                 if p0 <= pair < p0 + n:
                     i = pair - p0 + (k % 2) * n
-                    samples[k, t, 0] = day_q[Q_HASHPRICE_USD, i]
-                    samples[k, t, 1] = btc[i]
-                    samples[k, t, 2] = day_q[Q_DIFFICULTY, i]
+                    samples[k, t, SP_HASHPRICE_USD] = day_q[Q_HASHPRICE_USD, i]
+                    samples[k, t, SP_BTC_USD] = btc[i]
+                    samples[k, t, SP_DIFFICULTY] = day_q[Q_DIFFICULTY, i]
+                    samples[k, t, SP_HASHRATE_HS] = hashrate[i]
+                    samples[k, t, SP_FEE_BTC_PER_BLOCK] = fee[i]
+                    samples[k, t, SP_BLOCKS] = day_q[Q_BLOCKS, i]
             # 10. hashrate feedback drift, refreshed every few days from the hashprice EMA
             if (t + 1) % refresh == 0:
                 lc = steps[t, S_LOG_COST]

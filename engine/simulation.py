@@ -230,7 +230,7 @@ class Simulation:
         n_epochs = self.n_days // 10 + 4
         daily = np.zeros((self.n_days, K.N_DAILY))
         epochs = np.zeros((n_epochs, 3))
-        samples = np.zeros((self.n_samples, self.n_days, 3))
+        samples = np.zeros((self.n_samples, self.n_days, K.N_SAMPLE_FIELDS))
         moments = PairMoments((len(windows), K.N_QUANTITIES), self.block_pairs)
         ctrl_idx = [list(range(s, e + 1)) for s, e in windows]
         control_mean = np.zeros((len(windows), K.N_QUANTITIES))

@@ -1,0 +1,258 @@
+"""The ``hashprice`` command line: curves, spot economics, portfolio pricing, history tools.
+
+Errors are one line on stderr naming the field and the reason, with exit status 2; output
+files are written atomically, so a failed run leaves none half-written.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from curves import protocol
+from curves.market import Market
+from curves.toml_io import InputError
+from engine.model import ModelParams
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Hashprice forward curves and hashrate derivatives pricing.")
+out_console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True)
+
+MarketOpt = Annotated[Optional[Path], typer.Option("--market", help="Market snapshot TOML (default: embedded 2026-01-31).")]
+ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Model parameters TOML (default: calibrated defaults).")]
+PathsOpt = Annotated[int, typer.Option("--paths", help="Monte Carlo paths (antithetic pairs).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same numbers.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the machine-readable result to stdout alone.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="Numba threads (default: all cores).")]
+
+
+def fail(message: str) -> None:
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def cli_errors(fn):
+    """Turn bad input into one clear line and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (InputError, ValueError) as exc:
+            fail(str(exc))
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool = True):
+    """A rich progress bar on stderr (shown on terminals only); yields a (done, total) callback."""
+    show = enabled and sys.stderr.isatty()
+    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} paths"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
+                  disable=not show) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def load_market(path: Path | None) -> Market:
+    return Market.default() if path is None else Market.load(path)
+
+
+def load_model(path: Path | None) -> ModelParams:
+    return ModelParams.default() if path is None else ModelParams.load(path)
+
+
+def print_json(doc: dict) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str, allow_nan=False) + "\n")
+
+
+def _fmt(x, digits=4):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        if x != 0 and (abs(x) < 1e-2 or abs(x) >= 1e7):
+            return f"{x:.{digits - 2}e}"
+        return f"{x:,.{digits}f}"
+    return str(x)
+
+
+def print_table(title: str, columns: list[str], rows: list[list]) -> None:
+    table = Table(title=title, header_style="bold")
+    for c in columns:
+        text = c in ("id", "type", "error", "start", "end", "quantity")
+        table.add_column(c, justify="left" if text else "right", no_wrap=c in ("start", "end"))
+    for r in rows:
+        table.add_row(*[_fmt(v) for v in r])
+    out_console.print(table)
+
+
+# ---- curve ------------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def curve(
+    months: Annotated[int, typer.Option("--months", help="Calendar months after the as-of date.")] = 36,
+    paths: PathsOpt = 100_000,
+    seed: SeedOpt = 42,
+    market: MarketOpt = None,
+    model: ModelOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the curve: .csv, .json or .parquet.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: forwards, band, sample-path fan.")] = None,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = None,
+):
+    """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) from the Monte Carlo engine."""
+    from engine.curve_builder import build_curve
+    from engine.output import check_png_path, check_table_path, write_table
+
+    if out is not None:
+        check_table_path(out, "out")
+    if plot is not None:
+        check_png_path(plot, "plot")
+    mkt, mdl = load_market(market), load_model(model)
+    with progress_bar("simulating") as update:
+        c = build_curve(mkt, mdl, months=months, paths=paths, seed=seed, threads=threads,
+                        n_samples=40 if plot else 0, progress=update)
+    doc = c.to_dict()
+    if out is not None:
+        write_table(c.to_frame(), out, doc)
+    if plot is not None:
+        from engine.plots import plot_curve
+
+        plot_curve(c, plot)
+    if json_out:
+        print_json(doc)
+        return
+    print_table(
+        f"Hashprice forward curve as of {c.asof} ({c.paths:,} paths, seed {c.seed})",
+        ["start", "end", "USD/PH/day", "stderr", "BTC/PH/day", "stderr", "difficulty"],
+        [[m["start"], m["end"], m["hashprice_usd_per_ph_day"], m["hashprice_stderr"],
+          m["hashvalue_btc_per_ph_day"], m["hashvalue_stderr"], m["difficulty_mean"]] for m in doc["months"]],
+    )
+    spot = mkt.spot_hashprice_usd_per_ph_day()
+    out_console.print(f"spot index {spot:.2f} USD/PH/day; BTC {mkt.btc_spot_usd:,.0f} USD; "
+                      f"difficulty {mkt.difficulty:.4e}")
+
+
+# ---- spot -------------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def spot(
+    price_usd: Annotated[float, typer.Option("--price-usd", help="BTC/USD.")],
+    difficulty: Annotated[Optional[float], typer.Option("--difficulty", help="Network difficulty.")] = None,
+    hashrate_ehs: Annotated[Optional[float], typer.Option("--hashrate-ehs", help="Network hashrate (EH/s), instead of difficulty.")] = None,
+    subsidy_btc: Annotated[Optional[float], typer.Option("--subsidy-btc", help="Block subsidy (BTC).")] = None,
+    height: Annotated[Optional[int], typer.Option("--height", help="Block height (sets the subsidy).")] = None,
+    fee_btc_per_block: Annotated[float, typer.Option("--fee-btc-per-block", help="Fees per block (BTC), e.g. the 144-block mean.")] = 0.0,
+    fleet_phs: Annotated[Optional[float], typer.Option("--fleet-phs", help="Fleet hashrate (PH/s).")] = None,
+    efficiency_j_per_th: Annotated[Optional[float], typer.Option("--efficiency-j-per-th")] = None,
+    power_usd_per_kwh: Annotated[Optional[float], typer.Option("--power-usd-per-kwh")] = None,
+    uptime: Annotated[float, typer.Option("--uptime", help="Fraction of the day the fleet runs.")] = 1.0,
+    opex_usd_per_day: Annotated[float, typer.Option("--opex-usd-per-day", help="Other costs per day.")] = 0.0,
+    capex_usd: Annotated[Optional[float], typer.Option("--capex-usd", help="Fleet capex, for payback.")] = None,
+    json_out: JsonOpt = False,
+):
+    """Today's hashprice index and, with a fleet, its daily economics."""
+    from curves.units import H_PER_EH
+    from products.miner_fleet import MinerFleet
+
+    _finite_positive(price_usd, "price_usd")
+    if (difficulty is None) == (hashrate_ehs is None):
+        raise InputError("difficulty", "give exactly one of --difficulty or --hashrate-ehs")
+    if difficulty is not None:
+        _finite_positive(difficulty, "difficulty")
+        diff = difficulty
+    else:
+        _finite_positive(hashrate_ehs, "hashrate_ehs")
+        diff = protocol.difficulty_from_hashrate_hs(hashrate_ehs * H_PER_EH)
+    if (subsidy_btc is None) == (height is None):
+        raise InputError("subsidy_btc", "give exactly one of --subsidy-btc or --height")
+    if height is not None:
+        if height < 0:
+            raise InputError("height", f"must be >= 0, got {height}")
+        subsidy_btc = protocol.subsidy_btc(height)
+    elif not (math.isfinite(subsidy_btc) and 0 <= subsidy_btc <= 50):
+        raise InputError("subsidy_btc", f"must lie in [0, 50], got {subsidy_btc}")
+    if not (math.isfinite(fee_btc_per_block) and fee_btc_per_block >= 0):
+        raise InputError("fee_btc_per_block", f"must be a finite number >= 0, got {fee_btc_per_block}")
+    hv = protocol.hashvalue_btc_per_ph_day(diff, subsidy_btc, fee_btc_per_block)
+    hp = hv * price_usd
+    doc = {"hashvalue_btc_per_ph_day": hv, "hashprice_usd_per_ph_day": hp,
+           "hashprice_usd_per_th_day": hp / 1000.0, "difficulty": diff,
+           "subsidy_btc": subsidy_btc, "fee_btc_per_block": fee_btc_per_block}
+    fleet_inputs = (fleet_phs, efficiency_j_per_th, power_usd_per_kwh)
+    if any(v is not None for v in fleet_inputs):
+        for name, v in zip(("fleet_phs", "efficiency_j_per_th", "power_usd_per_kwh"), fleet_inputs):
+            if v is None:
+                raise InputError(name, "needed with the other fleet options")
+        fleet = MinerFleet(fleet_phs, efficiency_j_per_th, power_usd_per_kwh, uptime,
+                           opex_usd_per_day, capex_usd)
+        doc.update(fleet.economics(hp))
+    if json_out:
+        print_json(doc)
+        return
+    print_table("Spot hashprice", ["quantity", "value"], [[k, v] for k, v in doc.items()])
+
+
+def _finite_positive(x: float, name: str) -> None:
+    if not (math.isfinite(x) and x > 0):
+        raise InputError(name, f"must be a finite number > 0, got {x}")
+
+
+# ---- price ------------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def price(
+    portfolio: Annotated[Path, typer.Argument(help="Portfolio TOML of [[trade]] tables.")],
+    paths: PathsOpt = 100_000,
+    seed: SeedOpt = 42,
+    market: MarketOpt = None,
+    model: ModelOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write trade results: .csv, .json or .parquet.")] = None,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = None,
+):
+    """Price a portfolio; a trade with bad fields gets its error set while the rest are priced."""
+    import pandas as pd
+
+    from engine.output import check_table_path, write_table
+    from engine.pricing import price_trades
+    from products.portfolio import load_portfolio
+
+    if out is not None:
+        check_table_path(out, "out")
+    trades, errors = load_portfolio(portfolio)
+    mkt, mdl = load_market(market), load_model(model)
+    with progress_bar("pricing") as update:
+        res = price_trades(trades, mkt, mdl, paths=paths, seed=seed, errors=errors, threads=threads,
+                           progress=update)
+    doc = res.to_dict()
+    if out is not None:
+        write_table(pd.DataFrame(doc["trades"]), out, doc)
+    if json_out:
+        print_json(doc)
+        return
+    print_table(f"Portfolio as of {mkt.asof} ({res.paths:,} paths, seed {seed})",
+                ["id", "type", "pv_usd", "pv_stderr", "fair_rate", "currency", "initial_margin", "error"],
+                [[t["id"], t["type"], t["pv_usd"], t["pv_stderr"], t["fair_rate"], t["currency"],
+                  t["initial_margin"], t["error"]] for t in doc["trades"]])
+    out_console.print(f"total PV {res.total_pv_usd:,.2f} USD")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

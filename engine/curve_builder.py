@@ -1,0 +1,75 @@
+"""Build a HashpriceCurve from the Monte Carlo engine.
+
+>>> from curves.market import Market
+>>> from engine.model import ModelParams
+>>> curve = build_curve(Market.default(), ModelParams.default(), months=2, paths=2_000, seed=3)
+>>> list(curve.to_frame().columns[:4])
+['start', 'end', 'days', 'hashprice_usd_per_ph_day']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from curves.hashprice_curve import HashpriceCurve
+from curves.market import Market
+from curves.periods import Period, monthly_periods
+from curves.toml_io import InputError
+from engine import kernel as K
+from engine.model import ModelParams
+from engine.simulation import Simulation, SimulationRun
+
+
+def day_windows(sim: Simulation, periods: Sequence[Period]) -> list[tuple[int, int]]:
+    return [(sim.day_index(p.start), sim.day_index(p.end)) for p in periods]
+
+
+def curve_from_run(run: SimulationRun, sim: Simulation, periods: Sequence[Period]) -> HashpriceCurve:
+    """The curve's numbers from a run whose first len(periods) windows are ``periods``."""
+    k = len(periods)
+    daily_mean, daily_se = run.daily_hashprice_cv()
+    reach, diff, day = run.epoch_table()
+    ok = reach > 0
+    epochs = pd.DataFrame({
+        "epoch": np.arange(1, reach.size + 1)[ok],
+        "start_day_mean": day[ok],
+        "difficulty_mean": diff[ok],
+        "fraction_of_paths": reach[ok],
+    })
+    samples = run.samples[:, :, K.SP_HASHPRICE_USD] if run.samples.size else None
+    return HashpriceCurve(
+        asof=sim.market.asof,
+        periods=list(periods),
+        hashprice_usd_per_ph_day=run.window_mean("hashprice_usd_per_ph_day")[:k],
+        hashprice_stderr=run.window_stderr("hashprice_usd_per_ph_day")[:k],
+        hashvalue_btc_per_ph_day=run.window_mean("hashvalue_btc_per_ph_day")[:k],
+        hashvalue_stderr=run.window_stderr("hashvalue_btc_per_ph_day")[:k],
+        difficulty_mean=run.window_mean("difficulty")[:k],
+        btc_forward_usd=run.window_control_mean[:k, K.Q_HASHPRICE_USD],
+        daily_dates=run.dates,
+        daily_hashprice_usd_per_ph_day=daily_mean,
+        daily_hashprice_stderr=daily_se,
+        epochs=epochs,
+        paths=run.n_paths,
+        seed=sim.seed,
+        samples_hashprice_usd_per_ph_day=samples,
+    )
+
+
+def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: int = 100_000,
+                seed: int = 42, n_samples: int = 0, threads: int | None = None,
+                chunk_paths: int = 65_536, hashrate_shift_per_day: np.ndarray | None = None,
+                progress: Callable[[int, int], None] | None = None) -> HashpriceCurve:
+    """Monthly hashprice forward curve for the ``months`` calendar months after the as-of date."""
+    if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 600:
+        raise InputError("months", f"must be an integer in 1..600, got {months!r}")
+    periods = monthly_periods(market.asof, months)
+    n_days = (periods[-1].end - market.asof).days
+    sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, n_samples=n_samples,
+                     threads=threads, chunk_paths=chunk_paths,
+                     hashrate_shift_per_day=hashrate_shift_per_day)
+    run = sim.run(day_windows(sim, periods), progress=progress)
+    return curve_from_run(run, sim, periods)

@@ -1,0 +1,1 @@
+"""Contract terms and payoffs: each product names the fixings it needs and maps them to cash flows."""
