@@ -44,11 +44,15 @@ def parse_date(value, field_name: str) -> dt.date:
         raise InputError(field_name, f"not an ISO date (YYYY-MM-DD): {value!r}") from None
 
 
-def _positive(value, field_name: str, allow_zero: bool = False) -> float:
+def _number(value, field_name: str) -> float:
     try:
-        x = float(value)
+        return float(value)
     except (TypeError, ValueError):
         raise InputError(field_name, f"not a number: {value!r}") from None
+
+
+def _positive(value, field_name: str, allow_zero: bool = False) -> float:
+    x = _number(value, field_name)
     if not math.isfinite(x):
         raise InputError(field_name, f"must be finite, got {value!r}")
     if x < 0 or (x == 0 and not allow_zero):
@@ -68,12 +72,14 @@ def _points(raw, field_name: str, asof: dt.date, positive: bool) -> tuple[CurveP
     pts = []
     for i, item in enumerate(raw or ()):
         name = f"{field_name}[{i}]"
+        if isinstance(item, CurvePoint):  # already parsed, e.g. a copy made by Market.with_
+            item = {"date": item.date, "value": item.value}
         if not isinstance(item, dict) or set(item) != {"date", "value"}:
             raise InputError(name, "expected a table with keys 'date' and 'value'")
         d = parse_date(item["date"], f"{name}.date")
         if d <= asof:
             raise InputError(f"{name}.date", f"{d} is not after the as-of date {asof}")
-        v = _positive(item["value"], f"{name}.value") if positive else float(item["value"])
+        v = _positive(item["value"], f"{name}.value") if positive else _number(item["value"], f"{name}.value")
         if not math.isfinite(v):
             raise InputError(f"{name}.value", "must be finite")
         pts.append(CurvePoint(d, v))
@@ -115,7 +121,7 @@ class Market:
         for name in ("epoch_seconds_elapsed", "fee_btc_per_block"):
             object.__setattr__(self, name, _positive(getattr(self, name), name, allow_zero=True))
         for name in ("usd_rate", "btc_basis_annual"):
-            x = float(getattr(self, name))
+            x = _number(getattr(self, name), name)
             if not math.isfinite(x) or abs(x) > 1.0:
                 raise InputError(name, f"must be a finite annual rate within [-1, 1], got {x!r}")
             object.__setattr__(self, name, x)
