@@ -70,12 +70,22 @@ def progress_bar(label: str, enabled: bool = True):
         yield update
 
 
+def _load_file(loader, path: Path, option: str):
+    """Load a config file; a file-level error (missing, unreadable, bad TOML) names the option."""
+    try:
+        return loader(path)
+    except InputError as exc:
+        if exc.field == str(path):
+            raise InputError(option, f"{path}: {exc.reason}") from None
+        raise
+
+
 def load_market(path: Path | None) -> Market:
-    return Market.default() if path is None else Market.load(path)
+    return Market.default() if path is None else _load_file(Market.load, path, "market")
 
 
 def load_model(path: Path | None) -> ModelParams:
-    return ModelParams.default() if path is None else ModelParams.load(path)
+    return ModelParams.default() if path is None else _load_file(ModelParams.load, path, "model")
 
 
 def print_json(doc: dict) -> None:
@@ -236,7 +246,7 @@ def price(
 
     if out is not None:
         check_table_path(out, "out")
-    trades, errors = load_portfolio(portfolio)
+    trades, errors = _load_file(load_portfolio, portfolio, "portfolio")
     mkt, mdl = load_market(market), load_model(model)
     with progress_bar("pricing") as update:
         res = price_trades(trades, mkt, mdl, paths=paths, seed=seed, errors=errors, threads=threads,
