@@ -46,6 +46,14 @@ HP = "hashprice_usd_per_ph_day"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bench_curve.json"
 
 
+def loadavg() -> list[float] | None:
+    """1, 5 and 15-minute load averages: other work on the machine skews the timings."""
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
 def machine_info() -> dict:
     cpu = platform.processor() or "unknown"
     try:
@@ -71,6 +79,7 @@ def machine_info() -> dict:
         "numba": numba.__version__,
         "quantlib": ql.__version__,
         "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "loadavg_start": loadavg(),
     }
 
 
@@ -105,6 +114,26 @@ def cold_runs(paths: int, months: int, seed: int, threads: int) -> dict:
     return out
 
 
+def _numpy_child(paths: int, months: int, seed: int) -> None:
+    """Runs in a fresh single-threaded process (BLAS threads pinned to 1): the NumPy reference."""
+    market, model = Market.default(), ModelParams.default()
+    windows, _, n_days = monthly_windows(market.asof, months)
+    c0 = os.times()
+    r = simulate_numpy(market, model, n_days=n_days, n_paths=paths, windows=windows, seed=seed)
+    c1 = os.times()
+    print(json.dumps({"paths": r.n_paths, "seconds": r.seconds,
+                      "cpu_seconds": (c1.user - c0.user) + (c1.system - c0.system),
+                      "mean_cv": r.hashprice_mean_cv.tolist(), "stderr_cv": r.hashprice_stderr_cv.tolist()}))
+
+
+def numpy_run(paths: int, months: int, seed: int) -> dict:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_numpy-child", "--paths", str(paths),
+           "--months", str(months), "--seed", str(seed)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def warm_runs(market, model, windows, n_days, paths, seed, threads, repeats):
     sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, threads=threads)
     run = sim.run(windows=windows)  # warm-up: loads the compiled kernel (or compiles it)
@@ -137,10 +166,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--quantlib-paths", type=int, default=4_000)
     ap.add_argument("--skip-cold", action="store_true")
     ap.add_argument("--_cold-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--_numpy-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--_threads", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._cold_child:
         _cold_child(args.paths, args.months, args.seed, args._threads)
+        return {}
+    if args._numpy_child:
+        _numpy_child(args.paths, args.months, args.seed)
         return {}
     if args.quick:
         args.paths, args.months, args.repeats = min(args.paths, 4_000), min(args.months, 3), 2
@@ -170,15 +203,14 @@ def main(argv=None) -> dict:
         print(f"warm engine runs, {th} thread(s) ...", flush=True)
         warm[th], run = warm_runs(market, model, windows, n_days, args.paths, args.seed, th, args.repeats)
     eng_mean, eng_se = run.window_mean(HP), run.window_stderr(HP)
+    info["numba_threading_layer_used"] = numba.threading_layer()
+    info["loadavg_after_engine"] = loadavg()
 
-    print(f"NumPy reference, {numpy_paths:,} paths ...", flush=True)
-    c0 = os.times()
-    npr = simulate_numpy(market, model, n_days=n_days, n_paths=numpy_paths, windows=windows,
-                         seed=args.seed + 1)
-    c1 = os.times()
-    np_cpu = (c1.user - c0.user) + (c1.system - c0.system)
-    np_rate = npr.n_paths * n_days / npr.seconds
-    z = (eng_mean - npr.hashprice_mean_cv) / np.hypot(eng_se, npr.hashprice_stderr_cv)
+    print(f"NumPy reference, {numpy_paths:,} paths (fresh process, 1 BLAS thread) ...", flush=True)
+    npr = numpy_run(numpy_paths, args.months, args.seed + 1)
+    np_mean, np_se = np.array(npr["mean_cv"]), np.array(npr["stderr_cv"])
+    np_rate = npr["paths"] * n_days / npr["seconds"]
+    z = (eng_mean - np_mean) / np.hypot(eng_se, np_se)
 
     print(f"QuantLib path generator (BTC only), {args.quantlib_paths:,} paths ...", flush=True)
     qlr = simulate_quantlib(market, n_days=n_days, n_paths=args.quantlib_paths, windows=windows,
@@ -202,7 +234,7 @@ def main(argv=None) -> dict:
                      w["path_days_per_s"], top / w["path_days_per_s"]))
         rows.append((f"engine warm median, {th} thr", w["paths"], w["median_s"], w["median_s"],
                      w["paths"] * n_days / w["median_s"], top * w["median_s"] / (w["paths"] * n_days)))
-    rows.append(("NumPy reference (same model), 1 thr", npr.n_paths, npr.seconds, path_days / np_rate,
+    rows.append(("NumPy reference (same model), 1 thr", npr["paths"], npr["seconds"], path_days / np_rate,
                  np_rate, top / np_rate))
     rows.append(("QuantLib GaussianPathGenerator + monthly avg, BTC only", qlr.n_paths, qlr.seconds,
                  path_days / ql_rate, ql_rate, top / ql_rate))
@@ -219,30 +251,32 @@ def main(argv=None) -> dict:
         print(f"engine warm {th} thr vs NumPy: {w['path_days_per_s'] / np_rate:.2f}x; "
               f"vs QuantLib (with averaging): {w['path_days_per_s'] / ql_rate:.1f}x; "
               f"vs QuantLib (paths only): {w['path_days_per_s'] / ql_gen_rate:.1f}x")
-    print(f"NumPy CPU time / wall: {np_cpu / npr.seconds:.2f} (1.0 = one core)")
+    print(f"NumPy CPU time / wall: {npr['cpu_seconds'] / npr['seconds']:.2f} (1.0 = one core)")
     print(f"engine vs NumPy curve: max |z| over {len(windows)} months = {np.abs(z).max():.2f} "
           f"(control-variate means, combined stderr)")
     print(f"QuantLib BTC monthly averages vs forward: max |z| = "
           f"{np.abs((qlr.btc_mean - qlr.btc_forward_avg) / qlr.btc_stderr).max():.2f}")
     print(f"month 1 / {args.months}: engine {eng_mean[0]:.4f} +/- {eng_se[0]:.4f}, "
-          f"{eng_mean[-1]:.4f} +/- {eng_se[-1]:.4f}; NumPy {npr.hashprice_mean_cv[0]:.4f} +/- "
-          f"{npr.hashprice_stderr_cv[0]:.4f}, {npr.hashprice_mean_cv[-1]:.4f} +/- "
-          f"{npr.hashprice_stderr_cv[-1]:.4f} USD/PH/day")
+          f"{eng_mean[-1]:.4f} +/- {eng_se[-1]:.4f}; NumPy {np_mean[0]:.4f} +/- {np_se[0]:.4f}, "
+          f"{np_mean[-1]:.4f} +/- {np_se[-1]:.4f} USD/PH/day")
 
+    info["loadavg_end"] = loadavg()
+    print(f"load average (1, 5, 15 min) at start {info['loadavg_start']}, end {info['loadavg_end']}")
     result = {
         "machine": info,
         "config": {"paths": args.paths, "months": args.months, "n_days": n_days, "seed": args.seed,
                    "asof": market.asof.isoformat(), "windows": "calendar months", "quick": args.quick,
-                   "repeats": args.repeats, "numpy_paths": npr.n_paths, "quantlib_paths": qlr.n_paths,
+                   "repeats": args.repeats, "numpy_paths": npr["paths"], "quantlib_paths": qlr.n_paths,
                    "path_days": path_days},
         "engine": {
             "setup_s": setup_s,
             "cold": {str(k): v for k, v in cold.items()},
             "warm": {str(k): v for k, v in warm.items()},
         },
-        "numpy": {"paths": npr.n_paths, "seconds": npr.seconds, "cpu_seconds": np_cpu,
+        "numpy": {"paths": npr["paths"], "seconds": npr["seconds"], "cpu_seconds": npr["cpu_seconds"],
                   "path_days_per_s": np_rate, "scaled_seconds_at_paths": path_days / np_rate,
-                  "scaled": npr.n_paths != args.paths},
+                  "scaled": npr["paths"] != args.paths, "seed": args.seed + 1,
+                  "process": "fresh, OPENBLAS/OMP/MKL_NUM_THREADS=1"},
         "quantlib": {"paths": qlr.n_paths, "seconds_with_averages": qlr.seconds,
                      "path_days_per_s_with_averages": ql_rate, "seconds_paths_only": ql_gen_s,
                      "path_days_per_s_paths_only": ql_gen_rate,
@@ -255,8 +289,7 @@ def main(argv=None) -> dict:
         },
         "curve": {"months": labels,
                   "engine_mean": eng_mean.tolist(), "engine_stderr": eng_se.tolist(),
-                  "numpy_mean": npr.hashprice_mean_cv.tolist(),
-                  "numpy_stderr": npr.hashprice_stderr_cv.tolist(),
+                  "numpy_mean": np_mean.tolist(), "numpy_stderr": np_se.tolist(),
                   "max_abs_z_engine_vs_numpy": float(np.abs(z).max()),
                   "units": "USD/PH/day, monthly average, BTC forward as control variate"},
     }

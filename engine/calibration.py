@@ -23,9 +23,13 @@ local rather than global vol, so that calm-regime moves are not confused with th
 clusters of 2017-2020). Intensity = jumps / years tested; jump mean = mean jump-day return
 less the diffusive mean; jump std = sqrt(var(jump returns) - mean sigma_t^2) (removes the
 diffusive part of the jump day). Small jumps below the threshold are left in the
-diffusion: the intensity counts large moves. (A full Gaussian-mixture MLE was tried: with
-vol clustering it turns the fat-tailed diffusion into ~90 "jumps" a year of 5%, whose
-variance exceeds today's implied variance, useless for the risk-neutral split.) The
+diffusion: the intensity counts large moves (jumps smaller than ~4 local sigmas are
+missed, which biases the intensity down and the size magnitude up when jumps are small).
+Two likelihood alternatives were tried on 2016-2026 and rejected: a Gaussian mixture with
+local vol turns the fat-tailed diffusion into ~90 "jumps" a year of 5%, and a
+threshold-censored mixture extrapolates to 11-32 jumps a year depending on the threshold;
+both put jump variance at or above today's implied variance, useless for the
+risk-neutral split. The
 diffusive vol (std of non-jump returns, and over the last 90 days) is reported for
 information only: in pricing it comes from the market's implied vols.
 
@@ -36,13 +40,19 @@ hashprice from :func:`engine.index_history.hashprice_history`, the EMA the kerne
 ``ema += (hp - ema) / tau``). With growth ``g = 0`` by definition (the marginal cost is the
 hashprice at which hashrate growth stops): slope ``b1 = beta * 7/365``, ``b2 = beta * c``
 per year, ``b0 = -b1 ln cost(asof)``, so ``beta = b1 * 365/7``, ``c = b2 / b1``,
-``cost = exp(-b0 / b1)`` with delta-method SEs. ``tau`` is picked from (30, 60, 90, 120,
-180) days by least SSR on a common sample; its CI is the grid points within a
-likelihood-ratio 3.84 of the best. Jumps: two-week residual sums ``u_k + u_{k+1}`` (a jump
-inside week k+1 is split between the two weekly differences) with robust z below -4 are
-jump events (non-overlapping, most negative first); size = that sum; intensity, mean and
-std (the non-jump variance of the sums removed) with SEs; those weeks are dropped and the
-regression refitted. ``sigma_H^2 = (mean(u^2) - mean(noise_k)) / W * 365`` where
+``cost = exp(-b0 / b1)`` with delta-method SEs; the CI of ``c`` is the profile-likelihood
+set ``n ln(SSR(c) / SSR) <= 3.84`` (``c`` enters nonlinearly, and is collinear with the
+slope). The trend is weakly identified (on 2016-2026 data ``c = -0.04 +/- 0.22``); a
+rising cost contradicts hardware progress, so ``c >= 0`` is imposed: when the estimate is
+negative, ``c = 0`` and ``[1, ln EMA]`` is refitted (which also tightens ``beta``); if the
+slope is still not positive, ``beta = 0`` and the cost is the EMA hashprice at ``asof``.
+``tau`` is picked from (30, 60, 90, 120, 180) days by least SSR on a common sample; its CI
+is the grid points within a likelihood-ratio 3.84 of the best. Jumps: two-week residual
+sums ``u_k + u_{k+1}`` (a jump inside week k+1 is split between the two weekly
+differences) with robust z below -4 are jump events (non-overlapping, most negative
+first); size = that sum; intensity, mean and std (the non-jump variance of the sums
+removed) with SEs; those weeks are dropped and the regression (and tau) refitted.
+``sigma_H^2 = (mean(u^2) - mean(noise_k)) / W * 365`` where
 ``noise_k`` is the Poisson count noise of the two weekly means: ``sum D^2 b / (sum D b)^2``
 per week (~1/1008) when the hashrate column is the block-count estimate
 ``D * blocks * 2^32 / 86,400``, zero otherwise. The MA(1) structure gives a check free of
@@ -67,9 +77,13 @@ Correlations with hashrate are disattenuated for the count noise
 rho_y(l))`` (Bartlett, lags 1-2). The matrix is made positive definite by eigenvalue
 clipping if needed.
 
->>> import numpy as np, pandas as pd
->>> from engine.history import load_network_history
->>> # res = calibrate(load_network_history("btc_network_daily.csv"))   # doctest: +SKIP
+Usage (the shipped ``engine/data/default_model.toml`` was made this way)::
+
+    python -m engine.calibration ../shared/data/btc_network_daily.csv --asof 2026-01-31 \
+        --out engine/data/default_model.toml
+
+    res = calibrate(load_network_history(path), asof=dt.date(2026, 1, 31))
+    res.params, res.table, res.to_toml("model.toml")
 """
 
 from __future__ import annotations
@@ -106,6 +120,7 @@ MIN_FEE_DAYS = 60
 FEE_FLOOR_BTC = 1e-8
 PHI_MAX = 1.0 - 1e-4
 PD_EIG_FLOOR = 1e-4
+C_GRID = (-1.0, 1.0, 0.005)  # profile-likelihood grid for the cost decline (1/year)
 TABLE_COLUMNS = ("parameter", "estimate", "stderr", "ci_low", "ci_high", "method", "units")
 
 
@@ -219,19 +234,28 @@ def _poisson_ci(count: int, years: float) -> tuple[float, float]:
     return lo / years, hi / years
 
 
-def _jump_sizes(sizes: np.ndarray, base_mean: float, noise_var: float):
-    """Mean and std of jump sizes with SEs; the std has the non-jump variance removed."""
+def _jump_sizes(sizes: np.ndarray, base_mean: float, noise_var: float) -> dict:
+    """Mean and std of jump sizes with SEs and CIs; ``noise_var`` (the non-jump variance in
+    each measured size) is removed from the std, and from its chi-square CI bounds."""
     n = len(sizes)
+    out = {"mean": 0.0, "se_mean": math.nan, "ci_mean": (math.nan, math.nan),
+           "std": 0.0, "se_std": math.nan, "ci_std": (math.nan, math.nan)}
     if n == 0:
-        return 0.0, math.nan, 0.0, math.nan
-    mean = float(sizes.mean() - base_mean)
+        return out
+    out["mean"] = float(sizes.mean() - base_mean)
     if n == 1:
-        return mean, math.sqrt(noise_var), 0.0, math.nan
+        out["se_mean"] = math.sqrt(noise_var)
+        out["ci_mean"] = _ci(out["mean"], out["se_mean"])
+        return out
     var = float(sizes.var(ddof=1))
-    se_mean = math.sqrt(var / n)
-    std = math.sqrt(max(var - noise_var, 0.0))
-    se_std = math.sqrt(var) / math.sqrt(2.0 * (n - 1))
-    return mean, se_mean, std, se_std
+    out["se_mean"] = math.sqrt(var / n)
+    out["ci_mean"] = _ci(out["mean"], out["se_mean"])
+    out["std"] = math.sqrt(max(var - noise_var, 0.0))
+    se_var = var * math.sqrt(2.0 / (n - 1))
+    out["se_std"] = se_var / (2.0 * out["std"]) if out["std"] > 0 else math.nan
+    lo, hi = ((n - 1) * var / stats.chi2.ppf(q, n - 1) for q in (0.975, 0.025))
+    out["ci_std"] = (math.sqrt(max(lo - noise_var, 0.0)), math.sqrt(max(hi - noise_var, 0.0)))
+    return out
 
 
 def _ema(x: np.ndarray, tau: float) -> np.ndarray:
@@ -349,16 +373,17 @@ def _calibrate_btc(df: pd.DataFrame, rows: list, diag: dict) -> dict:
     nj = int(jump.sum())
     base = r_daily[tested & ~jump]
     lam = nj / years
-    mu, se_mu, sd, se_sd = _jump_sizes(r_daily[jump], float(base.mean()),
-                                       float(np.mean(sig[jump] ** 2)) if nj else 0.0)
+    js = _jump_sizes(r_daily[jump], float(base.mean()),
+                     float(np.mean(sig[jump] ** 2)) if nj else 0.0)
+    mu, sd = js["mean"], js["std"]
     desc = (f"Lee-Mykland: |r - m| > {JUMP_THRESHOLD_SIGMAS:g} x trailing {k}d bipower vol, "
             f"{nj} jumps in {years:.2f} y")
     rows.append(("btc_jump_intensity_per_year", lam, math.sqrt(nj) / years,
                  *_poisson_ci(nj, years), desc + "; Poisson SE, Garwood CI", "1/year"))
-    rows.append(("btc_jump_mean_log", mu, se_mu, *_ci(mu, se_mu),
+    rows.append(("btc_jump_mean_log", mu, js["se_mean"], *js["ci_mean"],
                  "mean of jump-day log returns less the diffusive mean", "log"))
-    rows.append(("btc_jump_std_log", sd, se_sd, *_ci_log(sd, se_sd),
-                 "sqrt(var jump-day returns - mean local diffusive var)", "log"))
+    rows.append(("btc_jump_std_log", sd, js["se_std"], *js["ci_std"],
+                 "sqrt(var jump-day returns - mean local diffusive var); chi-square CI", "log"))
     # informational: diffusive vol
     vol = float(base.std(ddof=1) * math.sqrt(DAYS_PER_YEAR))
     kurt = stats.kurtosis(base, fisher=False)
@@ -463,50 +488,89 @@ def _calibrate_hashrate(df: pd.DataFrame, asof: dt.date, rows: list, diag: dict)
     ssr_min = min(ssr.values())
     within = [g for g in TAU_GRID_DAYS if n_obs * math.log(ssr[g] / ssr_min) <= 3.84]
 
-    b0, b1, b2 = b
     scale = DAYS_PER_YEAR / WEEK
-    beta, se_beta = b1 * scale, math.sqrt(cov[1, 1]) * scale
     years_w = usable.sum() * WEEK / DAYS_PER_YEAR
-    if b1 > 0:
+    xe, tt, yy = emas[tau][final_ok], t[final_ok], y[final_ok]
+    ssr_unc = float(u @ u)
+
+    def fit_fixed_c(c):
+        return _ols_hac(np.column_stack([np.ones(n_obs), xe + c * tt]), yy, HAC_LAGS_WEEKLY)
+
+    def ssr_fixed_c(c):
+        X = np.column_stack([np.ones(n_obs), xe + c * tt])
+        coef = np.linalg.lstsq(X, yy, rcond=None)[0]
+        r = yy - X @ coef
+        return float(r @ r)
+
+    c_grid = np.round(np.arange(C_GRID[0], C_GRID[1] + 1e-9, C_GRID[2]), 6)
+    lr = np.array([n_obs * math.log(ssr_fixed_c(c) / ssr_unc) for c in c_grid])
+    inside = c_grid[lr <= 3.84]
+    c_lo, c_hi = (float(inside.min()), float(inside.max())) if len(inside) else (math.nan, math.nan)
+    b0, b1, b2 = b
+    c_hat = b2 / b1 if b1 > 0 else math.nan
+    g_c = np.array([0.0, -b2 / b1**2, 1.0 / b1]) if b1 > 0 else np.zeros(3)
+    se_c = math.sqrt(g_c @ cov @ g_c) if b1 > 0 else math.nan
+    notes = []
+    if b1 > 0 and c_hat >= 0:
         ln_cost = -b0 / b1
         g_cost = np.array([-1.0 / b1, b0 / b1**2, 0.0])
         se_ln_cost = math.sqrt(g_cost @ cov @ g_cost)
-        c = b2 / b1
-        g_c = np.array([0.0, -b2 / b1**2, 1.0 / b1])
-        se_c = math.sqrt(g_c @ cov @ g_c)
-        feedback_note = ""
-    else:  # no positive feedback: driftless hashrate, cost = EMA hashprice at asof
-        beta, ln_cost, se_ln_cost, c, se_c = 0.0, float(np.log(_ema(hp, tau))[-1]), math.nan, 0.0, math.nan
-        feedback_note = "; slope not positive: beta set to 0, cost = EMA hashprice, c = 0"
+        c = c_hat
+        beta, se_beta = b1 * scale, math.sqrt(cov[1, 1]) * scale
+        c_method = "trend coefficient / slope, delta method; CI: profile likelihood (LR <= 3.84)"
+    else:
+        # the trend is weakly identified; a rising marginal cost contradicts hardware progress:
+        # constrain c >= 0, which binds, and refit [1, ln EMA]
+        c = 0.0
+        bc, covc, u = fit_fixed_c(0.0)
+        resid = np.full(len(y), np.nan)
+        resid[final_ok] = u
+        b0, b1 = bc
+        notes.append(f"unconstrained c = {c_hat:.3f}; constrained c >= 0 (binds), refit without t")
+        c_lo = max(c_lo, 0.0) if math.isfinite(c_lo) else c_lo
+        c_method = ("constrained >= 0 (binding; unconstrained trend/slope estimate negative and "
+                    "insignificant); stderr: unconstrained delta method; CI: profile likelihood "
+                    "(LR <= 3.84) truncated at 0")
+        if b1 > 0:
+            ln_cost = -b0 / b1
+            g_cost = np.array([-1.0 / b1, b0 / b1**2])
+            se_ln_cost = math.sqrt(g_cost @ covc @ g_cost)
+            beta, se_beta = b1 * scale, math.sqrt(covc[1, 1]) * scale
+        else:  # no positive feedback: driftless hashrate, cost = EMA hashprice at asof
+            beta, se_beta = 0.0, math.sqrt(covc[1, 1]) * scale
+            ln_cost, se_ln_cost = float(np.log(_ema(hp, tau))[-1]), math.nan
+            notes.append("slope not positive: beta = 0, cost = EMA hashprice at asof")
     cost = math.exp(ln_cost)
-    se_cost = cost * se_ln_cost
-    reg = (f"weekly OLS of dln(mean H) on [1, ln EMA_{tau}d hashprice (lag 1w), t], "
-           f"{n_obs} weeks, HAC({HAC_LAGS_WEEKLY})")
+    reg = (f"weekly OLS of dln(mean H) on [1, ln EMA_{tau}d hashprice (lag 1w)"
+           f"{', t' if not notes else ''}], {n_obs} weeks, HAC({HAC_LAGS_WEEKLY})")
+    note = ("; " + "; ".join(notes)) if notes else ""
     rows.append(("hashrate_growth_per_year", 0.0, math.nan, math.nan, math.nan,
                  "fixed at 0: the marginal cost is the hashprice at which growth stops", "1/year"))
     rows.append(("hashrate_feedback_per_year", beta, se_beta, *_ci(beta, se_beta),
-                 reg + "; beta = slope x 365/7" + feedback_note, "1/year"))
-    rows.append(("marginal_cost_usd_per_ph_day", cost, se_cost,
+                 reg + "; beta = slope x 365/7" + note, "1/year"))
+    rows.append(("marginal_cost_usd_per_ph_day", cost, cost * se_ln_cost,
                  cost * math.exp(-Z95 * se_ln_cost), cost * math.exp(Z95 * se_ln_cost),
-                 f"exp(-intercept/slope) at {asof.isoformat()}, delta method", "USD/PH/day"))
-    rows.append(("marginal_cost_decline_per_year", c, se_c, *_ci(c, se_c),
-                 "trend coefficient / slope, delta method", "1/year"))
+                 f"exp(-intercept/slope) at {asof.isoformat()}, delta method, log-scale CI",
+                 "USD/PH/day"))
+    rows.append(("marginal_cost_decline_per_year", c, se_c, c_lo, c_hi, c_method, "1/year"))
     rows.append(("hashprice_ema_days", float(tau), math.nan, float(min(within)), float(max(within)),
                  f"least SSR over grid {TAU_GRID_DAYS}; CI: grid points with LR <= 3.84",
                  "days"))
     # jumps
     nj = len(events)
-    s_non = s2[ok2 & ~np.isin(np.arange(len(s2)), [j for i in events for j in (i - 1, i, i + 1)])]
+    near = {j for i in events for j in (i - 1, i, i + 1)}
+    s_non = s2[ok2 & ~np.isin(np.arange(len(s2)), sorted(near))]
     sizes = s2[events] if nj else np.array([])
-    jm, se_jm, js, se_js = _jump_sizes(sizes, float(s_non.mean()), float(s_non.var(ddof=1)))
+    jp = _jump_sizes(sizes, float(s_non.mean()), float(s_non.var(ddof=1)))
     rows.append(("hashrate_jump_intensity_per_year", nj / years_w, math.sqrt(nj) / years_w,
                  *_poisson_ci(nj, years_w),
                  f"two-week residual sums below -{JUMP_THRESHOLD_SIGMAS:g} robust sigmas: {nj} in "
                  f"{years_w:.2f} y", "1/year"))
-    rows.append(("hashrate_jump_mean_log", jm, se_jm, *_ci(jm, se_jm),
+    rows.append(("hashrate_jump_mean_log", jp["mean"], jp["se_mean"], *jp["ci_mean"],
                  "mean two-week residual sum at jumps", "log"))
-    rows.append(("hashrate_jump_std_log", js, se_js, *_ci_log(js, se_js),
-                 "sqrt(var jump sums - var non-jump sums); SE n/a with fewer than 2 jumps", "log"))
+    rows.append(("hashrate_jump_std_log", jp["std"], jp["se_std"], *jp["ci_std"],
+                 "sqrt(var jump sums - var non-jump sums); chi-square CI", "log"))
+    diag["marginal_cost_decline_unconstrained"] = c_hat
     # vol: remove the count noise, scale the triangular filter to days
     z = u * u * n_obs / max(n_obs - 3, 1) - noise[final_ok]
     mz, se_mz = _hac_mean(z, 2)
@@ -518,7 +582,6 @@ def _calibrate_hashrate(df: pd.DataFrame, asof: dt.date, rows: list, diag: dict)
                  + ("" if block_based else "; hashrate not block-based: no noise removed"),
                  "1/sqrt(year)"))
     # noise-free check from the MA(1) structure
-    uc = resid[final_ok & np.roll(final_ok, 1)]
     g0 = float(np.nanmean(resid[final_ok] ** 2))
     pair = final_ok[1:] & final_ok[:-1]
     g1 = float(np.mean(resid[1:][pair] * resid[:-1][pair])) if pair.any() else 0.0
@@ -527,13 +590,13 @@ def _calibrate_hashrate(df: pd.DataFrame, asof: dt.date, rows: list, diag: dict)
     diag["hashrate_block_based"] = block_based
     diag["hashrate_regression_r2"] = 1.0 - float(u @ u) / float(
         ((y[final_ok] - y[final_ok].mean()) ** 2).sum())
-    diag["hashrate_regression_coef"] = [float(b0), float(b1), float(b2)]
-    diag["hashrate_regression_t_stats"] = [float(bi / math.sqrt(cov[i, i])) for i, bi in enumerate(b)]
+    diag["hashrate_regression_coef_unconstrained"] = [float(x) for x in b]
+    diag["hashrate_regression_t_stats_unconstrained"] = [
+        float(bi / math.sqrt(cov[i, i])) for i, bi in enumerate(b)]
     diag["hashrate_tau_ssr"] = {str(g): ssr[g] for g in TAU_GRID_DAYS}
     diag["hashrate_jump_weeks"] = [dates[i + 1].date().isoformat() for i in events]
     diag["hashrate_jump_sizes_log"] = [float(x) for x in sizes]
     diag["hashrate_weeks_used"] = n_obs
-    del uc
     return {"off": off, "n_weeks": n_weeks, "resid": resid, "noise": noise, "jump_rows": jump_rows}
 
 
@@ -589,15 +652,16 @@ def _calibrate_fees(df: pd.DataFrame, window_days: int | None, rows: list, diag:
     rows.append(("fee_vol_annual", vol, se_vol, *_ci_log(vol, se_vol),
                  "std of non-spike AR(1) residuals x sqrt(365)", "1/sqrt(year)"))
     ns = int(spike.sum())
-    sm, se_sm, ss, se_ss = _jump_sizes(e[spike], float(en.mean()), s * s)
+    sp = _jump_sizes(e[spike], float(en.mean()), s * s)
     rows.append(("fee_spike_intensity_per_year", ns / years, math.sqrt(ns) / years,
                  *_poisson_ci(ns, years),
                  f"AR(1) residuals above {JUMP_THRESHOLD_SIGMAS:g} robust sigmas: {ns} in {years:.2f} y",
                  "1/year"))
-    rows.append(("fee_spike_mean_log", sm, se_sm, *_ci(sm, se_sm),
+    rows.append(("fee_spike_mean_log", sp["mean"], sp["se_mean"], *sp["ci_mean"],
                  "mean spike residual", "log"))
-    rows.append(("fee_spike_std_log", ss, se_ss, *_ci_log(ss, se_ss),
-                 "sqrt(var spike residuals - diffusive var)", "log"))
+    rows.append(("fee_spike_std_log", sp["std"], sp["se_std"], *sp["ci_std"],
+                 "sqrt(var spike residuals - diffusive var); chi-square CI; 0 with < 2 spikes",
+                 "log"))
     resid_daily = np.full(n, np.nan)
     resid_daily[idx] = e
     spike_daily = np.zeros(n, bool)
@@ -667,11 +731,15 @@ def calibrate(history: pd.DataFrame, asof: dt.date | None = None, *,
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     est = dict(zip(table["parameter"], table["estimate"], strict=True))
     start, end = df.index[0].date(), df.index[-1].date()
+    fee_span = ("the whole history" if fee_window_days is None
+                else f"the trailing {fee_window_days} days")
+    c_unc = diag.get("marginal_cost_decline_unconstrained", math.nan)
+    trend = ", cost decline constrained >= 0, binding" if not c_unc >= 0 else ""
     provenance = (
         f"engine.calibration.calibrate on {source}, daily {start}..{end} (asof {asof}): BTC jumps "
         f"by Lee-Mykland threshold; hashrate feedback by weekly OLS on the lagged "
-        f"{int(est['hashprice_ema_days'])}-day hashprice EMA and a time trend (g = 0); fees by "
-        f"daily AR(1) on {'the whole history' if fee_window_days is None else f'the trailing {fee_window_days} days'}; "
+        f"{int(est['hashprice_ema_days'])}-day hashprice EMA and a time trend (g = 0{trend}); fees by "
+        f"daily AR(1) on {fee_span}; "
         f"correlations of weekly-filtered shocks. Standard errors in [calibration]."
     )
     names = [f for f in ModelParams.__dataclass_fields__ if f not in ("provenance",
@@ -702,15 +770,15 @@ def main(argv=None) -> None:
     ap.add_argument("history")
     ap.add_argument("--asof", default=None)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--fee-window-days", type=int, default=365)
+    ap.add_argument("--fee-window-days", type=int, default=365, help="0: the whole history")
     args = ap.parse_args(argv)
     hist = load_network_history(args.history)
     asof = dt.date.fromisoformat(args.asof) if args.asof else None
-    res = calibrate(hist, asof, fee_window_days=args.fee_window_days,
+    res = calibrate(hist, asof, fee_window_days=args.fee_window_days or None,
                     source=Path(args.history).name)
-    cmd = (f"python -m engine.calibration {Path(args.history).name}"
-           f"{' --asof ' + args.asof if args.asof else ''} --fee-window-days "
-           f"{args.fee_window_days} --out {Path(args.out).name}")
+    cmd = " ".join(["python -m engine.calibration", args.history]
+                   + (["--asof", args.asof] if args.asof else [])
+                   + ["--fee-window-days", str(args.fee_window_days), "--out", args.out])
     res.to_toml(args.out, header=default_header(res, cmd))
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(res.table.drop(columns=["method"]).to_string(index=False))

@@ -12,7 +12,7 @@ import math
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -29,12 +29,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 out_console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
 
-MarketOpt = Annotated[Optional[Path], typer.Option("--market", help="Market snapshot TOML (default: embedded 2026-01-31).")]
-ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Model parameters TOML (default: calibrated defaults).")]
+MarketOpt = Annotated[Path | None, typer.Option("--market", help="Market snapshot TOML (default: embedded 2026-01-31).")]
+ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model parameters TOML (default: calibrated defaults).")]
 PathsOpt = Annotated[int, typer.Option("--paths", help="Monte Carlo paths (antithetic pairs).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same numbers.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the machine-readable result to stdout alone.")]
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="Numba threads (default: all cores).")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Numba threads (default: all cores).")]
 
 
 def fail(message: str) -> None:
@@ -121,8 +121,8 @@ def curve(
     seed: SeedOpt = 42,
     market: MarketOpt = None,
     model: ModelOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the curve: .csv, .json or .parquet.")] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: forwards, band, sample-path fan.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the curve: .csv, .json or .parquet.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG: forwards, band, sample-path fan.")] = None,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
 ):
@@ -164,17 +164,17 @@ def curve(
 @cli_errors
 def spot(
     price_usd: Annotated[float, typer.Option("--price-usd", help="BTC/USD.")],
-    difficulty: Annotated[Optional[float], typer.Option("--difficulty", help="Network difficulty.")] = None,
-    hashrate_ehs: Annotated[Optional[float], typer.Option("--hashrate-ehs", help="Network hashrate (EH/s), instead of difficulty.")] = None,
-    subsidy_btc: Annotated[Optional[float], typer.Option("--subsidy-btc", help="Block subsidy (BTC).")] = None,
-    height: Annotated[Optional[int], typer.Option("--height", help="Block height (sets the subsidy).")] = None,
+    difficulty: Annotated[float | None, typer.Option("--difficulty", help="Network difficulty.")] = None,
+    hashrate_ehs: Annotated[float | None, typer.Option("--hashrate-ehs", help="Network hashrate (EH/s), instead of difficulty.")] = None,
+    subsidy_btc: Annotated[float | None, typer.Option("--subsidy-btc", help="Block subsidy (BTC).")] = None,
+    height: Annotated[int | None, typer.Option("--height", help="Block height (sets the subsidy).")] = None,
     fee_btc_per_block: Annotated[float, typer.Option("--fee-btc-per-block", help="Fees per block (BTC), e.g. the 144-block mean.")] = 0.0,
-    fleet_phs: Annotated[Optional[float], typer.Option("--fleet-phs", help="Fleet hashrate (PH/s).")] = None,
-    efficiency_j_per_th: Annotated[Optional[float], typer.Option("--efficiency-j-per-th")] = None,
-    power_usd_per_kwh: Annotated[Optional[float], typer.Option("--power-usd-per-kwh")] = None,
+    fleet_phs: Annotated[float | None, typer.Option("--fleet-phs", help="Fleet hashrate (PH/s).")] = None,
+    efficiency_j_per_th: Annotated[float | None, typer.Option("--efficiency-j-per-th")] = None,
+    power_usd_per_kwh: Annotated[float | None, typer.Option("--power-usd-per-kwh")] = None,
     uptime: Annotated[float, typer.Option("--uptime", help="Fraction of the day the fleet runs.")] = 1.0,
     opex_usd_per_day: Annotated[float, typer.Option("--opex-usd-per-day", help="Other costs per day.")] = 0.0,
-    capex_usd: Annotated[Optional[float], typer.Option("--capex-usd", help="Fleet capex, for payback.")] = None,
+    capex_usd: Annotated[float | None, typer.Option("--capex-usd", help="Fleet capex, for payback.")] = None,
     json_out: JsonOpt = False,
 ):
     """Today's hashprice index and, with a fleet, its daily economics."""
@@ -233,7 +233,7 @@ def price(
     seed: SeedOpt = 42,
     market: MarketOpt = None,
     model: ModelOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write trade results: .csv, .json or .parquet.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write trade results: .csv, .json or .parquet.")] = None,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
 ):
@@ -264,5 +264,28 @@ def price(
     out_console.print(f"total PV {res.total_pv_usd:,.2f} USD")
 
 
+def main() -> None:
+    """Console entry point: usage errors (a bad option value, a missing option) are one line too."""
+    from typer._click import exceptions as click_exc  # typer vendors its own click
+
+    try:
+        code = app(standalone_mode=False)  # returns the code of a typer.Exit raised in a command
+        sys.exit(code if isinstance(code, int) else 0)
+    except click_exc.NoArgsIsHelpError as exc:
+        err_console.print(exc.ctx.get_help() if exc.ctx else str(exc), markup=False, highlight=False)
+        sys.exit(2)
+    except typer.Abort:
+        err_console.print("error: aborted", markup=False)
+        sys.exit(130)
+    except click_exc.ClickException as exc:
+        param = getattr(exc, "param", None)
+        name = param.name if param is not None and param.name else "usage"
+        err_console.print(f"error: {name}: {exc.format_message()}", markup=False, highlight=False,
+                          soft_wrap=True)
+        sys.exit(exc.exit_code or 2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -42,7 +42,7 @@ def write_table(df: pd.DataFrame, path, document: dict | None = None) -> None:
         data = buf.getvalue()
     else:
         doc = document if document is not None else json.loads(df.to_json(orient="records", date_format="iso"))
-        data = (json.dumps(doc, indent=2, default=str) + "\n").encode()
+        data = (json.dumps(doc, indent=2, default=str, allow_nan=False) + "\n").encode()
     write_atomic(p, data)
 
 

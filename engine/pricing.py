@@ -75,13 +75,16 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
             results.append(TradeResult(t.trade_id, t.type_name, error=str(exc)))
     if live:
         results.extend(_simulate_and_price(live, market, model, paths, seed, threads, progress))
-    order = {tid: k for k, tid in enumerate(_ids(trades, errors))}
-    results.sort(key=lambda r: order.get(r.trade_id, len(order)))
-    return PortfolioResult(results, paths=paths + paths % 2, seed=seed)
+    return PortfolioResult(_file_order(results, trades, errors), paths=paths + paths % 2, seed=seed)
 
 
-def _ids(trades, errors):
-    return [e.trade_id for e in errors] + [t.trade_id for t in trades]
+def _file_order(results, trades, errors):
+    """Results in the portfolio file's order: errors know their position, trades fill the rest."""
+    taken = {e.position for e in errors}
+    free = (k for k in range(len(trades) + len(errors)) if k not in taken)
+    pos = {id(r): e.position for r, e in zip(results, errors)}
+    by_trade = {t.trade_id: next(free) for t in trades}
+    return sorted(results, key=lambda r: pos.get(id(r), by_trade.get(r.trade_id, 0)))
 
 
 def _simulate_and_price(trades, market, model, paths, seed, threads, progress):

@@ -23,6 +23,7 @@ class TradeError:
     trade_id: str
     type_name: str
     error: str
+    position: int = -1
 
 
 def parse_trade(table: dict):
@@ -57,7 +58,7 @@ def parse_portfolio(doc: dict):
             seen.add(tid)
             trades.append(parse_trade(table))
         except InputError as exc:
-            errors.append(TradeError(tid, tname, str(exc)))
+            errors.append(TradeError(tid, tname, str(exc), k))
     return trades, errors
 
 
