@@ -29,7 +29,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 out_console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
 
-MarketOpt = Annotated[Path | None, typer.Option("--market", help="Market snapshot TOML (default: embedded 2026-01-31).")]
+MarketOpt = Annotated[Path | None, typer.Option("--market", help="Market snapshot TOML (default: embedded).")]
 ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model parameters TOML (default: calibrated defaults).")]
 PathsOpt = Annotated[int, typer.Option("--paths", help="Monte Carlo paths (antithetic pairs).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same numbers.")]
@@ -165,10 +165,14 @@ def curve(
 def spot(
     price_usd: Annotated[float, typer.Option("--price-usd", help="BTC/USD.")],
     difficulty: Annotated[float | None, typer.Option("--difficulty", help="Network difficulty.")] = None,
-    hashrate_ehs: Annotated[float | None, typer.Option("--hashrate-ehs", help="Network hashrate (EH/s), instead of difficulty.")] = None,
+    hashrate_ehs: Annotated[
+        float | None, typer.Option("--hashrate-ehs", help="Network hashrate (EH/s), instead of difficulty.")
+    ] = None,
     subsidy_btc: Annotated[float | None, typer.Option("--subsidy-btc", help="Block subsidy (BTC).")] = None,
     height: Annotated[int | None, typer.Option("--height", help="Block height (sets the subsidy).")] = None,
-    fee_btc_per_block: Annotated[float, typer.Option("--fee-btc-per-block", help="Fees per block (BTC), e.g. the 144-block mean.")] = 0.0,
+    fee_btc_per_block: Annotated[
+        float, typer.Option("--fee-btc-per-block", help="Fees per block (BTC), e.g. the 144-block mean.")
+    ] = 0.0,
     fleet_phs: Annotated[float | None, typer.Option("--fleet-phs", help="Fleet hashrate (PH/s).")] = None,
     efficiency_j_per_th: Annotated[float | None, typer.Option("--efficiency-j-per-th")] = None,
     power_usd_per_kwh: Annotated[float | None, typer.Option("--power-usd-per-kwh")] = None,
