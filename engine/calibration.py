@@ -235,8 +235,9 @@ def _poisson_ci(count: int, years: float) -> tuple[float, float]:
 
 
 def _jump_sizes(sizes: np.ndarray, base_mean: float, noise_var: float) -> dict:
-    """Mean and std of jump sizes with SEs and CIs; ``noise_var`` (the non-jump variance in
-    each measured size) is removed from the std, and from its chi-square CI bounds."""
+    """Mean and std of jump sizes with SEs and CIs (Student t for the mean, chi-square for
+    the std); ``noise_var``, the non-jump variance in each measured size, is removed from
+    the std and from its CI bounds."""
     n = len(sizes)
     out = {"mean": 0.0, "se_mean": math.nan, "ci_mean": (math.nan, math.nan),
            "std": 0.0, "se_std": math.nan, "ci_std": (math.nan, math.nan)}
@@ -248,8 +249,9 @@ def _jump_sizes(sizes: np.ndarray, base_mean: float, noise_var: float) -> dict:
         out["ci_mean"] = _ci(out["mean"], out["se_mean"])
         return out
     var = float(sizes.var(ddof=1))
-    out["se_mean"] = math.sqrt(var / n)
-    out["ci_mean"] = _ci(out["mean"], out["se_mean"])
+    out["se_mean"] = math.sqrt(max(var, noise_var) / n)  # a size is at least that noisy
+    half = stats.t.ppf(0.975, n - 1) * out["se_mean"]  # Student t: jumps are few
+    out["ci_mean"] = (out["mean"] - half, out["mean"] + half)
     out["std"] = math.sqrt(max(var - noise_var, 0.0))
     se_var = var * math.sqrt(2.0 / (n - 1))
     out["se_std"] = se_var / (2.0 * out["std"]) if out["std"] > 0 else math.nan
