@@ -105,7 +105,7 @@ def _fmt(x, digits=4):
 def print_table(title: str, columns: list[str], rows: list[list]) -> None:
     table = Table(title=title, header_style="bold")
     for c in columns:
-        text = c in ("id", "type", "error", "start", "end", "quantity")
+        text = c in ("id", "type", "error", "start", "end", "quantity", "date", "parameter", "units")
         table.add_column(c, justify="left" if text else "right", no_wrap=c in ("start", "end"))
     for r in rows:
         table.add_row(*[_fmt(v) for v in r])
@@ -266,6 +266,105 @@ def price(
                 [[t["id"], t["type"], t["pv_usd"], t["pv_stderr"], t["fair_rate"], t["currency"],
                   t["initial_margin"], t["error"]] for t in doc["trades"]])
     out_console.print(f"total PV {res.total_pv_usd:,.2f} USD")
+
+
+# ---- history ----------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def history(
+    data: Annotated[Path, typer.Argument(help="Daily network history CSV (project or Coin Metrics columns).")],
+    epochs: Annotated[Path | None, typer.Option("--epochs", help="Difficulty epochs CSV.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Daily series: .csv, .json or .parquet.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG: hashprice index and hash ribbons.")] = None,
+    json_out: JsonOpt = False,
+):
+    """Historical hashprice index (protocol math), fee share, Hash Ribbons and epoch changes."""
+    from engine.history import load_difficulty_epochs, load_network_history
+    from engine.index_history import (
+        epoch_difficulty_changes,
+        hash_ribbons,
+        hashprice_history,
+        plot_history,
+        ribbon_signals,
+    )
+    from engine.output import check_png_path, check_table_path, write_table
+
+    if out is not None:
+        check_table_path(out, "out")
+    if plot is not None:
+        check_png_path(plot, "plot")
+    hist = load_network_history(data)
+    index = hashprice_history(hist)
+    ribbons = hash_ribbons(hist)
+    signals = ribbon_signals(ribbons)
+    table = index.join(ribbons[["sma_short_ehs", "sma_long_ehs", "capitulation"]])
+    table = table.reset_index().rename(columns={"index": "date"})
+    table["date"] = table["date"].dt.date.astype(str)
+    doc = {
+        "start": table["date"].iloc[0], "end": table["date"].iloc[-1],
+        "gaps": [[str(a.date()), str(b.date())] for a, b in hist.attrs.get("gaps", [])],
+        "days": json.loads(table.to_json(orient="records")),
+        "signals": [{"date": str(r.date.date()), "signal": r.signal} for r in signals.itertuples()],
+    }
+    if epochs is not None:
+        ep = epoch_difficulty_changes(load_difficulty_epochs(epochs))
+        doc["epochs"] = json.loads(ep.to_json(orient="records", date_format="iso"))
+    if out is not None:
+        write_table(table, out, doc)
+    if plot is not None:
+        plot_history(index, ribbons, plot)
+    if json_out:
+        print_json(doc)
+        return
+    last = table.tail(5)
+    print_table(f"Hashprice index history {doc['start']}..{doc['end']} (last days)",
+                ["date", "USD/PH/day", "BTC/PH/day", "fee share", "EH/s"],
+                [[r.date, r.hashprice_usd_per_ph_day, r.hashvalue_btc_per_ph_day, r.fee_share, r.hashrate_ehs]
+                 for r in last.itertuples()])
+    recent = doc["signals"][-6:]
+    out_console.print("Hash Ribbons signals (latest): "
+                      + ", ".join(f"{s['date']} {s['signal']}" for s in recent))
+
+
+# ---- calibrate --------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def calibrate(
+    data: Annotated[Path, typer.Argument(help="Daily network history CSV.")],
+    out: Annotated[Path, typer.Option("--out", help="Model parameters TOML to write.")],
+    asof: Annotated[str | None, typer.Option("--asof", help="Use data up to this date (YYYY-MM-DD).")] = None,
+    fee_window_days: Annotated[int, typer.Option("--fee-window-days", help="Fee model window; 0: all.")] = 365,
+    json_out: JsonOpt = False,
+):
+    """Estimate every model parameter from history up to --asof, with standard errors."""
+    from curves.market import parse_date
+    from engine.calibration import calibrate as run_calibration
+    from engine.calibration import default_header
+    from engine.history import load_network_history
+
+    if Path(out).suffix.lower() != ".toml":
+        raise InputError("out", f"the model file is TOML, got {Path(out).suffix or '(none)'!r}")
+    day = parse_date(asof, "asof") if asof else None
+    if fee_window_days < 0:
+        raise InputError("fee_window_days", f"must be >= 0, got {fee_window_days}")
+    res = run_calibration(load_network_history(data), day, fee_window_days=fee_window_days or None,
+                          source=Path(data).name)
+    cmd = f"hashprice calibrate {Path(data).name} --asof {res.asof} --fee-window-days {fee_window_days}"
+    res.to_toml(out, header=default_header(res, cmd))
+    table = res.table.drop(columns=["method"])
+    if json_out:
+        print_json({"asof": str(res.asof), "data_start": str(res.data_start), "data_end": str(res.data_end),
+                    "out": str(out), "parameters": json.loads(table.to_json(orient="records"))})
+        return
+    print_table(f"Calibration as of {res.asof} (data {res.data_start}..{res.data_end}) -> {out}",
+                ["parameter", "estimate", "stderr", "ci_low", "ci_high", "units"],
+                [[r.parameter, r.estimate, r.stderr, r.ci_low, r.ci_high, r.units] for r in table.itertuples()])
+
+
+# ---- calibrate-quotes (market-implied) -----------------------------------------------------------
+
+
+# ---- backtest ---------------------------------------------------------------------------------
 
 
 def main() -> None:

@@ -5,8 +5,6 @@ Inputs are the frames of :mod:`engine.history` (daily rows indexed by date, epoc
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -137,14 +135,14 @@ def plot_history(frame: pd.DataFrame, ribbons: pd.DataFrame, path_png) -> Path:
     """Two panels: hashprice index (USD/PH/day, log scale) and hash ribbons (EH/s).
 
     Draws with the Agg canvas (no pyplot state) and writes the PNG atomically: a temporary
-    file in the target directory, then ``os.replace``. Returns the path.
+    file in the target directory, then a rename. Returns the path.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    from engine.output import save_figure
 
     path = Path(path_png)
     fig = Figure(figsize=(11, 7), layout="constrained")
-    FigureCanvasAgg(fig)
     ax_hp, ax_hr = fig.subplots(2, 1, sharex=True)
     ax_hp.plot(frame.index, frame["hashprice_usd_per_ph_day"], lw=1.0, label="hashprice index")
     ax_hp.set_yscale("log")
@@ -163,12 +161,5 @@ def plot_history(frame: pd.DataFrame, ribbons: pd.DataFrame, path_png) -> Path:
     ax_hr.set_title("Hash ribbons")
     ax_hr.grid(True, which="both", alpha=0.3)
     ax_hr.legend(loc="upper left")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_figure(fig, path)
     return path
