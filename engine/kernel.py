@@ -33,6 +33,9 @@ N_QUANTITIES = 5
 # per-day moments of antithetic pair means
 (D_HP, D_HP2, D_HV, D_HV2, D_BTC, D_BTC2, D_HP_BTC, D_DIFF) = range(8)
 N_DAILY = 8
+# window pair-mean moment sums: x, x^2, control c (window BTC average), c^2, x*c
+M_X, M_XX, M_C, M_CC, M_XC = range(5)
+N_MOMENTS = 5
 # per-epoch accumulators
 E_COUNT, E_DIFFICULTY, E_DAY = range(3)
 # sample-path fields
@@ -101,10 +104,12 @@ def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, 
 
 @njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_days,
-                   win_cp0, win_cp1, win_len, n_samples, n_epochs):
+                   win_cp0, win_cp1, win_len, n_samples, n_epochs, store_paths):
     """Simulate pairs [pair_start, pair_start + n_pairs); see ``engine.simulation`` for the driver.
 
-    Returns (window_values[2*n_pairs, n_windows, N_QUANTITIES], daily[n_blocks, n_days, N_DAILY],
+    Returns (window_values[2*n_pairs or 0, n_windows, N_QUANTITIES] (per path, if ``store_paths``),
+    moments[n_blocks, N_MOMENTS, n_windows, N_QUANTITIES] (pair-mean sums, BTC as control),
+    daily[n_blocks, n_days, N_DAILY],
     epochs[n_blocks, n_epochs, 3], samples[n_samples, n_days, N_SAMPLE_FIELDS]). Path 2p is the "+" member of
     pair p and 2p+1 its antithetic twin.
     """
@@ -112,7 +117,8 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     n_cp = cp_days.size
     n_win = win_cp0.size
     n_blocks = (n_pairs + block_pairs - 1) // block_pairs
-    win_out = np.empty((2 * n_pairs, n_win, N_QUANTITIES))
+    win_out = np.empty((2 * n_pairs if store_paths else 0, n_win, N_QUANTITIES))
+    moments = np.zeros((n_blocks, N_MOMENTS, n_win, N_QUANTITIES))
     daily = np.zeros((n_blocks, n_days, N_DAILY))
     epochs = np.zeros((n_blocks, n_epochs, 3))
     samples = np.zeros((n_samples, n_days, N_SAMPLE_FIELDS))
@@ -304,14 +310,25 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                 for i in range(m):
                     h_drift[i] = par[P_H_GROWTH] + par[P_H_FEEDBACK] * (np.log(ema[i]) - lc)
 
-        # window averages per path
+        # window averages: per-path values (when asked) and pair-mean moments, BTC as control
         row0 = 2 * (p0 - pair_start)
         for w in range(n_win):
             c0 = win_cp0[w]
             c1 = win_cp1[w]
             inv = 1.0 / win_len[w]
-            for q in range(N_QUANTITIES):
-                for j in range(n):
-                    win_out[row0 + 2 * j, w, q] = (cps[c1, q, j] - cps[c0, q, j]) * inv
-                    win_out[row0 + 2 * j + 1, w, q] = (cps[c1, q, n + j] - cps[c0, q, n + j]) * inv
-    return win_out, daily, epochs, samples
+            for j in range(n):
+                cb = 0.5 * inv * (cps[c1, Q_BTC_USD, j] - cps[c0, Q_BTC_USD, j]
+                                  + cps[c1, Q_BTC_USD, n + j] - cps[c0, Q_BTC_USD, n + j])
+                for q in range(N_QUANTITIES):
+                    a = (cps[c1, q, j] - cps[c0, q, j]) * inv
+                    a2 = (cps[c1, q, n + j] - cps[c0, q, n + j]) * inv
+                    if store_paths:
+                        win_out[row0 + 2 * j, w, q] = a
+                        win_out[row0 + 2 * j + 1, w, q] = a2
+                    x = 0.5 * (a + a2)
+                    moments[blk, M_X, w, q] += x
+                    moments[blk, M_XX, w, q] += x * x
+                    moments[blk, M_C, w, q] += cb
+                    moments[blk, M_CC, w, q] += cb * cb
+                    moments[blk, M_XC, w, q] += x * cb
+    return win_out, moments, daily, epochs, samples

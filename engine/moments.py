@@ -32,6 +32,12 @@ class PairMoments:
             self.sums[4] += (bx * bc).sum(axis=0)
         self.n += px.shape[0]
 
+    def add_block_sums(self, block_sums: np.ndarray, n_pairs: int) -> None:
+        """Add per-block sums (blocks x 5 x shape) in block order; ``n_pairs`` pairs in all."""
+        for blk in range(block_sums.shape[0]):
+            self.sums += block_sums[blk]
+        self.n += n_pairs
+
     def merge(self, other: "PairMoments") -> None:
         self.sums += other.sums
         self.n += other.n

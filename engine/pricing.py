@@ -63,8 +63,14 @@ class PortfolioResult:
 
 def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths: int = 100_000,
                  seed: int = 42, errors: Sequence[TradeError] = (), threads: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> PortfolioResult:
-    """Price valid trades together; a trade that does not fit the market is reported, not fatal."""
+                 progress: Callable[[int, int], None] | None = None,
+                 hashrate_shift_per_day=None) -> PortfolioResult:
+    """Price valid trades together; a trade that does not fit the market is reported, not fatal.
+
+    ``hashrate_shift_per_day`` is the hashrate market price of risk: a per-day array at least as
+    long as the simulated days (day 0 = as-of + 1; the excess is ignored) or a
+    ``HashrateShift`` from ``engine.implied_calibration`` (flat after its last segment).
+    """
     results = [TradeResult(e.trade_id, e.type_name, error=e.error) for e in errors]
     live = []
     for t in trades:
@@ -74,7 +80,8 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
         except InputError as exc:
             results.append(TradeResult(t.trade_id, t.type_name, error=str(exc)))
     if live:
-        results.extend(_simulate_and_price(live, market, model, paths, seed, threads, progress))
+        results.extend(_simulate_and_price(live, market, model, paths, seed, threads, progress,
+                                           hashrate_shift_per_day))
     return PortfolioResult(_file_order(results, trades, errors), paths=paths + paths % 2, seed=seed)
 
 
@@ -87,9 +94,14 @@ def _file_order(results, trades, errors):
     return sorted(results, key=lambda r: pos.get(id(r), by_trade.get(r.trade_id, 0)))
 
 
-def _simulate_and_price(trades, market, model, paths, seed, threads, progress):
+def _simulate_and_price(trades, market, model, paths, seed, threads, progress, shift=None):
     n_days = max((t.end - market.asof).days for t in trades)
-    sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, threads=threads)
+    if shift is not None and not hasattr(shift, "per_day"):
+        shift = np.asarray(shift, dtype=float)
+        if shift.ndim == 1 and shift.size > n_days:
+            shift = shift[:n_days]
+    sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, threads=threads,
+                     hashrate_shift_per_day=shift)
     windows, slots = [], []
     for t in trades:
         idx = []

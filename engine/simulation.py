@@ -61,6 +61,8 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
     steps[:, K.S_BTC_DRIFT] = np.diff(np.log(fwd)) - 0.5 * diff_var - compensator
     steps[:, K.S_BTC_VOL] = np.sqrt(diff_var)
     if hashrate_shift_per_day is not None:
+        if hasattr(hashrate_shift_per_day, "per_day"):  # engine.implied_calibration.HashrateShift
+            hashrate_shift_per_day = hashrate_shift_per_day.per_day(n_days, market.asof)
         shift = np.asarray(hashrate_shift_per_day, dtype=float)
         if shift.shape != (n_days,) or not np.all(np.isfinite(shift)):
             raise InputError("hashrate_shift_per_day", f"needs {n_days} finite values")
@@ -242,16 +244,15 @@ class Simulation:
         try:
             for start in range(0, self.n_pairs, self.chunk_pairs):
                 n = min(self.chunk_pairs, self.n_pairs - start)
-                wv, dly, ep, smp = K.simulate_chunk(
+                wv, mom, dly, ep, smp = K.simulate_chunk(
                     self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, cp,
-                    cp0, cp1, wlen, self.n_samples if start == 0 else 0, n_epochs)
+                    cp0, cp1, wlen, self.n_samples if start == 0 else 0, n_epochs, on_chunk is not None)
                 for blk in range(dly.shape[0]):
                     daily += dly[blk]
                     epochs += ep[blk]
                 if start == 0:
                     samples = smp
-                control = np.repeat(wv[:, :, K.Q_BTC_USD:K.Q_BTC_USD + 1], K.N_QUANTITIES, axis=2)
-                moments.add(wv, control)
+                moments.add_block_sums(mom, n)
                 if on_chunk is not None:
                     on_chunk(start, wv)
                 if progress is not None:

@@ -1,0 +1,642 @@
+"""Rolling-origin backtest of the physical model's hashprice forecasts against real history.
+
+For each origin ``T`` (the first day of each month from ``start``), with the data of days
+``<= T`` only:
+
+1. :func:`market_from_history` builds the network state and a physical BTC market at ``T``;
+2. :func:`engine.calibration.calibrate` fits every model parameter on the same data;
+3. the Monte Carlo engine simulates the physical measure and keeps, per path, the average
+   daily hashprice (USD/PH/day) and hashvalue (BTC/PH/day) over each target window;
+4. a naive benchmark (a random walk in the log index) makes the same forecasts.
+
+Only then are the realised index averages (:func:`engine.index_history.hashprice_history`)
+looked up and the forecasts scored: PIT, CRPS and the 50% / 90% central intervals.
+
+Definitions
+-----------
+**Target.** Horizon ``h`` months is the mean of the daily index over the 30-day window
+``T + 30(h-1) + 1 .. T + 30h`` (the ``h``-th 30-day month after the origin, the length of
+a Bitnomial HUP contract): ``h = 1`` is days ``T+1..T+30``, ``h = 6`` days ``T+151..T+180``.
+Windows are disjoint, fully after the origin, and the same length at every origin.
+
+**Origins.** First of each month from ``start`` to the last one whose longest-horizon
+window is fully inside the data; every horizon uses the same origins.
+
+**Physical market at T** (:func:`market_from_history`). BTC spot = ``price_usd`` on ``T``;
+vol = the realised vol of daily log returns over the trailing ``vol_window_days`` (jumps
+included: the engine removes the calibrated jump variance from the diffusion, so the total
+variance is the realised one), flat; USD rate 0 (the forecast is not discounted); BTC drift
+``btc_drift_annual`` enters as the forward basis, so ``E[S_t] = S_T exp(drift t)``. The
+default 0 makes BTC a martingale: the trailing mean return has a standard error of about
+vol / sqrt(years) (~70%/year on one year of data), far larger than any plausible drift, so
+estimating it adds noise, not skill. Network state: difficulty of the current epoch
+(from the epoch table when given, else reconstructed exactly from the day's mean difficulty,
+see :func:`current_difficulty`), ``height = height_end``, fee per block = the day's fees /
+blocks (about the Luxor 144-block mean), hashrate = the 7-day mean of the block-count
+estimate, epoch progress = ``height % 2016 + 1`` blocks at the trailing 7-day block rate
+(or the epoch's first-block timestamp when the epoch table is given). The kernel's hashrate
+feedback EMA starts at the EMA of the historical index at ``T`` (the state the calibration
+regressed on), not at the spot index.
+
+**Naive benchmark.** ``ln I_{T+k} = ln I_T + s sqrt(k) Z``: a driftless random walk in the
+log daily index, centred on today's log index (so its median is today's index), with ``s``
+the standard deviation of daily log changes of the index over the trailing
+``naive_window_days``; simulated with the same number of paths and averaged over the same
+windows. USD and BTC indices each get their own ``s``.
+
+**Scores** (:func:`score_samples`). From the predictive sample ``x_1..x_n`` and the realised
+``y``: PIT = (#{x < y} + #{x = y}/2) / n; the 50% / 90% central intervals are the sample
+quantiles (linear interpolation) 25-75% and 5-95%; CRPS of the sample's empirical
+distribution ``mean|x - y| - (1/2n^2) sum|x_i - x_j|`` (the double sum by sorting, O(n log n)).
+CRPS is positively homogeneous, so ``crps_rel`` (CRPS divided by the index at the origin)
+weights the 2018 and 2025 hashprice levels equally. The summary compares the mean CRPS of
+model and naive, with a Diebold-Mariano t statistic (HAC, Bartlett lags = horizon, since
+windows of neighbouring origins overlap).
+
+No look-ahead: the forecast at ``T`` reads the history only through ``history.loc[:T]``
+(market and calibration), and its random numbers depend only on ``(seed, T)``;
+``tests/test_backtest.py`` corrupts every row after an origin and checks that the
+forecasts at and before it are bit-identical.
+
+>>> import numpy as np
+>>> round(float(crps_sample(np.array([0.0, 1.0]), 0.0)), 3)  # 0.5 - 0.25
+0.25
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import signal
+
+from curves import protocol
+from curves.market import Market
+from curves.toml_io import InputError
+from curves.units import H_PER_EH, H_PER_TH, SECONDS_PER_DAY
+from engine import kernel as K
+from engine.calibration import calibrate
+from engine.index_history import hashprice_history
+from engine.simulation import Simulation
+
+DAYS_PER_MONTH = 30
+DAYS_PER_YEAR = 365.0
+CURRENCIES = ("usd", "btc")
+INDEX_COLUMNS = {"usd": "hashprice_usd_per_ph_day", "btc": "hashvalue_btc_per_ph_day"}
+QUANTITY_INDEX = {"usd": K.Q_HASHPRICE_USD, "btc": K.Q_HASHVALUE_BTC}
+UNITS = {"usd": "USD/PH/day", "btc": "BTC/PH/day"}
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+PIT_BINS = 10
+ACCEPT_COVERAGE_90 = (0.80, 0.97)
+MIN_CALIBRATION_DAYS = 600
+VOL_MODELS = ("mean_reverting", "flat")
+VOL_POINT_DAYS = (1, 7, 14, *range(30, 751, 30))
+
+
+# ---- scoring --------------------------------------------------------------------------------
+def crps_sample(samples: np.ndarray, y) -> np.ndarray:
+    """CRPS of the empirical distribution of ``samples`` (last axis) at the outcome ``y``.
+
+    ``E|X - y| - E|X - X'|/2`` with ``X, X'`` drawn independently from the sample (the
+    ``i = j`` pairs included, i.e. the CRPS of the step-function CDF). For sorted ``x``,
+    ``sum_ij |x_i - x_j| = 2 sum_i (2i - n - 1) x_(i)`` (1-based ``i``). Lower is better.
+    """
+    x = np.sort(np.asarray(samples, dtype=float), axis=-1)
+    y = np.asarray(y, dtype=float)
+    n = x.shape[-1]
+    term1 = np.mean(np.abs(x - y[..., None]), axis=-1)
+    w = 2.0 * np.arange(1, n + 1) - n - 1.0
+    term2 = np.sum(w * x, axis=-1) / (n * n)  # = E|X - X'| / 2
+    return term1 - term2
+
+
+def pit_sample(samples: np.ndarray, y) -> np.ndarray:
+    """Probability integral transform: the sample's CDF at ``y``, ties counted half."""
+    x = np.asarray(samples, dtype=float)
+    y = np.asarray(y, dtype=float)[..., None]
+    return (np.sum(x < y, axis=-1) + 0.5 * np.sum(x == y, axis=-1)) / x.shape[-1]
+
+
+def score_samples(samples: np.ndarray, y) -> dict:
+    """Quantiles (:data:`QUANTILES`), mean, PIT, CRPS and interval hits of a predictive sample."""
+    x = np.asarray(samples, dtype=float)
+    y = np.asarray(y, dtype=float)
+    q = np.quantile(x, QUANTILES, axis=-1)
+    return {
+        "mean": x.mean(axis=-1),
+        "quantiles": q,
+        "pit": pit_sample(x, y),
+        "crps": crps_sample(x, y),
+        "in50": (q[1] <= y) & (y <= q[3]),
+        "in90": (q[0] <= y) & (y <= q[4]),
+    }
+
+
+def coverage_summary(pit: np.ndarray, in50: np.ndarray, in90: np.ndarray) -> dict:
+    """Coverage of the 50% / 90% intervals and the PIT histogram (:data:`PIT_BINS` bins)."""
+    counts, _ = np.histogram(np.clip(pit, 0.0, 1.0), bins=PIT_BINS, range=(0.0, 1.0))
+    return {"coverage_50": float(np.mean(in50)), "coverage_90": float(np.mean(in90)),
+            "pit_histogram": [int(c) for c in counts]}
+
+
+def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, lags: int) -> tuple[float, float]:
+    """Mean of ``loss_a - loss_b`` and its t statistic with a Newey-West (Bartlett) variance."""
+    d = np.asarray(loss_a, float) - np.asarray(loss_b, float)
+    n = len(d)
+    m = float(d.mean())
+    e = d - m
+    lrv = float(e @ e) / n
+    for lag in range(1, min(lags, n - 1) + 1):
+        lrv += 2.0 * (1.0 - lag / (lags + 1.0)) * float(e[lag:] @ e[:-lag]) / n
+    se = math.sqrt(max(lrv, 0.0) / n)
+    return m, (m / se if se > 0 else math.nan)
+
+
+# ---- the market at a historical date ----------------------------------------------------------
+def _daily(history: pd.DataFrame) -> pd.DataFrame:
+    df = history.set_index("date") if "date" in history.columns else history
+    return df.set_axis(pd.DatetimeIndex(df.index).normalize())
+
+
+def _row_position(df: pd.DataFrame, asof: dt.date) -> int:
+    ts = pd.Timestamp(asof)
+    pos = df.index.searchsorted(ts, side="left")
+    if pos >= len(df) or df.index[pos] != ts:
+        raise InputError("asof", f"{asof} is not a day of the history")
+    return int(pos)
+
+
+def current_difficulty(df: pd.DataFrame, pos: int) -> float:
+    """Difficulty of the epoch in force at the end of day ``pos``, from days ``<= pos`` only.
+
+    ``difficulty`` is the mean over the day's blocks. When a retarget falls inside the day
+    (the epoch's first block is one of the day's blocks, but not the first), the day mixes
+    ``n_old`` blocks at the previous day's difficulty and ``n_new = height % 2016 + 1``
+    blocks at the new one, so ``D_new = (blocks * D_mean - n_old * D_prev) / n_new``.
+    """
+    row = df.iloc[pos]
+    blocks = int(row["blocks"])
+    d_mean = float(row["difficulty"])
+    if "height_end" not in df.columns or pos == 0:
+        return d_mean
+    n_new = int(row["height_end"]) % protocol.RETARGET_BLOCKS + 1
+    if n_new >= blocks:
+        return d_mean
+    n_old = blocks - n_new
+    d_prev = float(df["difficulty"].iloc[pos - 1])
+    d_new = (blocks * d_mean - n_old * d_prev) / n_new
+    return d_new if d_new > 0 and math.isfinite(d_new) else d_mean
+
+
+def _epoch_seconds(df: pd.DataFrame, pos: int, height: int, epochs: pd.DataFrame | None) -> float:
+    """Seconds from the current epoch's first block to the end of day ``pos``."""
+    first = height - height % protocol.RETARGET_BLOCKS
+    end_of_day = pd.Timestamp(df.index[pos]) + pd.Timedelta(days=1)
+    if epochs is not None:
+        hit = epochs.loc[epochs["height"] == first]
+        if len(hit) and pd.notna(hit["timestamp_utc"].iloc[0]):
+            stamp = pd.Timestamp(hit["timestamp_utc"].iloc[0]).tz_convert(None)
+            secs = (end_of_day - stamp).total_seconds()
+            if 0 <= secs <= 40 * SECONDS_PER_DAY:
+                return float(secs)
+    blocks_done = height % protocol.RETARGET_BLOCKS + 1
+    rate = float(df["blocks"].iloc[max(0, pos - 6):pos + 1].mean())  # blocks per day
+    return max(blocks_done - 0.5, 0.0) / rate * SECONDS_PER_DAY
+
+
+def btc_vol_term_structure(returns: np.ndarray, start_window_days: int = 90,
+                           point_days: Sequence[int] = VOL_POINT_DAYS) -> np.ndarray:
+    """Black vols (annual) at ``point_days`` from a mean-reverting variance forecast.
+
+    ``returns`` are the daily log returns up to the as-of date. The instantaneous variance
+    starts at the trailing ``start_window_days`` realised variance ``v0`` and reverts to the
+    unconditional variance ``vL`` (the mean squared return of all of ``returns``) at the
+    rate ``kappa = -12 ln phi`` per year, ``phi`` the AR(1) coefficient of the log realised
+    variance of consecutive 30-day blocks (ending at the as-of date; clipped to [0.01, 0.99]).
+    The vol to day ``T`` is the root of the average variance
+    ``vL + (v0 - vL) (1 - exp(-kappa T)) / (kappa T)``.
+    """
+    r = np.asarray(returns, dtype=float)
+    r = r[np.isfinite(r)]
+    v0 = float(np.mean(r[-start_window_days:] ** 2))
+    vl = float(np.mean(r**2))
+    n = len(r) // DAYS_PER_MONTH
+    phi = 0.99
+    if n >= 12:
+        blocks = r[len(r) - DAYS_PER_MONTH * n:].reshape(n, DAYS_PER_MONTH)
+        x = np.log(np.maximum(np.mean(blocks**2, axis=1), 1e-12))
+        X = np.column_stack([np.ones(n - 1), x[:-1]])
+        phi = float(np.linalg.lstsq(X, x[1:], rcond=None)[0][1])
+    phi = min(max(phi, 0.01), 0.99)
+    kappa = -math.log(phi) * DAYS_PER_YEAR / DAYS_PER_MONTH
+    t = np.asarray(point_days, dtype=float) / DAYS_PER_YEAR
+    avg = vl + (v0 - vl) * (1.0 - np.exp(-kappa * t)) / (kappa * t)
+    return np.sqrt(avg * DAYS_PER_YEAR)
+
+
+def market_from_history(history: pd.DataFrame, asof: dt.date, *, vol_window_days: int = 90,
+                        vol_model: str = "mean_reverting", btc_drift_annual: float = 0.0,
+                        epochs: pd.DataFrame | None = None) -> Market:
+    """A physical-measure :class:`Market` on a historical day, from rows dated ``<= asof`` only.
+
+    See the module docstring for each field. ``epochs`` (:func:`engine.history.load_difficulty_epochs`)
+    is optional: its difficulty and first-block timestamp of the current epoch replace the
+    reconstructions; only the epoch that has started by ``asof`` is read.
+
+    >>> import pandas as pd
+    >>> days = pd.date_range("2024-01-01", periods=10, name="date")
+    >>> h = pd.DataFrame({"price_usd": 40_000.0, "hashrate_ths": 5e8, "difficulty": 7e13,
+    ...     "fees_btc": 30.0, "subsidy_btc": 900.0, "blocks": 144,
+    ...     "height_end": 823_000 + 144 * np.arange(10)}, index=days)
+    >>> m = market_from_history(h, dt.date(2024, 1, 10), vol_window_days=5)
+    >>> m.btc_spot_usd, m.difficulty, m.fee_btc_per_block, m.height
+    (40000.0, 70000000000000.0, 0.20833333333333334, 824296)
+    """
+    df = _daily(history)
+    asof = pd.Timestamp(asof).date()
+    pos = _row_position(df, asof)
+    df = df.iloc[:pos + 1]  # nothing after asof is read below
+    if isinstance(vol_window_days, bool) or not isinstance(vol_window_days, int) or vol_window_days < 2:
+        raise InputError("vol_window_days", f"must be an integer >= 2, got {vol_window_days!r}")
+    if not (math.isfinite(btc_drift_annual) and abs(btc_drift_annual) <= 1.0):
+        raise InputError("btc_drift_annual", f"must lie in [-1, 1], got {btc_drift_annual!r}")
+    row = df.iloc[pos]
+    if "height_end" not in df.columns:
+        raise InputError("history", "needs a height_end column for the network state")
+    height = int(row["height_end"])
+    if vol_model not in VOL_MODELS:
+        raise InputError("vol_model", f"one of {VOL_MODELS}, got {vol_model!r}")
+    r_all = np.diff(np.log(df["price_usd"].to_numpy(dtype=float)))
+    r = r_all[-vol_window_days:]
+    if len(r) < 2:
+        raise InputError("asof", f"needs at least 3 days of history before {asof}")
+    vol = float(np.std(r, ddof=1) * math.sqrt(DAYS_PER_YEAR))
+    vols: tuple = ()
+    if vol_model == "mean_reverting":
+        vols = tuple({"date": asof + dt.timedelta(days=int(d)), "value": v}
+                     for d, v in zip(VOL_POINT_DAYS, btc_vol_term_structure(r_all, vol_window_days)))
+    difficulty = current_difficulty(df, pos)
+    if epochs is not None:
+        first = height - height % protocol.RETARGET_BLOCKS
+        hit = epochs.loc[epochs["height"] == first, "difficulty"]
+        if len(hit):
+            difficulty = float(hit.iloc[0])
+    hashrate_ehs = float(df["hashrate_ths"].iloc[-7:].mean()) * H_PER_TH / H_PER_EH
+    fee = float(row["fees_btc"]) / float(row["blocks"])
+    return Market(
+        asof=asof, btc_spot_usd=float(row["price_usd"]), difficulty=difficulty, height=height,
+        epoch_seconds_elapsed=_epoch_seconds(df, pos, height, epochs), fee_btc_per_block=fee,
+        hashrate_ehs_7d=hashrate_ehs, usd_rate=0.0, btc_basis_annual=float(btc_drift_annual),
+        btc_vol=vol, btc_vols=vols,
+        provenance=(f"market_from_history at {asof}: physical measure, BTC drift "
+                    f"{btc_drift_annual:g}/y, vol: trailing {vol_window_days}d realised"
+                    + (", mean-reverting to the history's variance" if vols else ", flat")),
+    )
+
+
+# ---- one origin ---------------------------------------------------------------------------------
+def kernel_ema(x: np.ndarray, days: float) -> np.ndarray:
+    """The kernel's feedback EMA: ``e_0 = x_0``, ``e_t = e_{t-1} + (x_t - e_{t-1}) / days``."""
+    w = 1.0 / days
+    y, _ = signal.lfilter([w], [1.0, -(1.0 - w)], x, zi=[(1.0 - w) * x[0]])
+    return y
+
+
+def target_windows(horizons: Sequence[int]) -> list[tuple[int, int]]:
+    """Simulation day windows (day 0 = origin + 1) of the horizons, inclusive."""
+    return [(DAYS_PER_MONTH * (h - 1), DAYS_PER_MONTH * h - 1) for h in horizons]
+
+
+def origin_seed(seed: int, origin: dt.date) -> int:
+    """A seed for one origin that depends only on ``(seed, origin)``."""
+    state = np.random.SeedSequence([seed, origin.toordinal()]).generate_state(2, dtype=np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
+@dataclass
+class OriginForecast:
+    """Predictive samples at one origin: ``model[currency]`` and ``naive[currency]`` are
+    (horizons x paths) arrays of target-window averages; ``spot`` the index at the origin."""
+
+    origin: dt.date
+    horizons: tuple[int, ...]
+    model: dict
+    naive: dict
+    spot: dict
+    market: Market
+    params: object
+    seconds: float
+
+
+def forecast_origin(history: pd.DataFrame, origin: dt.date, *, horizons: Sequence[int] = (1, 3, 6),
+                    paths: int = 2_000, seed: int = 42, vol_window_days: int = 90,
+                    vol_model: str = "mean_reverting", naive_window_days: int = 90,
+                    btc_drift_annual: float = 0.0,
+                    epochs: pd.DataFrame | None = None, threads: int | None = None,
+                    index: pd.DataFrame | None = None) -> OriginForecast:
+    """Model and naive predictive samples of the target-window averages at ``origin``.
+
+    Reads ``history`` (and ``index``, its :func:`hashprice_history`) only up to ``origin``.
+    """
+    t0 = time.perf_counter()
+    df = _daily(history)
+    pos = _row_position(df, origin)
+    past = df.iloc[:pos + 1]
+    if epochs is not None:
+        epochs = epochs.loc[epochs["height"] <= int(past["height_end"].iloc[-1])]
+    idx = hashprice_history(past) if index is None else index.iloc[:pos + 1]
+    market = market_from_history(past, origin, vol_window_days=vol_window_days, vol_model=vol_model,
+                                 btc_drift_annual=btc_drift_annual, epochs=epochs)
+    params = calibrate(past, origin).params
+    horizons = tuple(int(h) for h in horizons)
+    windows = target_windows(horizons)
+    n_days = max(e for _, e in windows) + 1
+    seed_o = origin_seed(seed, origin)
+    sim = Simulation(market, params, n_days=n_days, n_paths=paths, seed=seed_o, threads=threads)
+    # the feedback state: the EMA of the historical index at the origin, as calibrated
+    hp_hist = idx["hashprice_usd_per_ph_day"].to_numpy(dtype=float)
+    sim.init[K.I_HASHPRICE_EMA] = float(kernel_ema(hp_hist, params.hashprice_ema_days)[-1])
+    values = np.empty((sim.n_paths, len(windows), 2))
+
+    def keep(pair_start: int, wv: np.ndarray) -> None:
+        rows = slice(2 * pair_start, 2 * pair_start + wv.shape[0])
+        values[rows, :, 0] = wv[:, :, QUANTITY_INDEX["usd"]]
+        values[rows, :, 1] = wv[:, :, QUANTITY_INDEX["btc"]]
+
+    sim.run(windows, on_chunk=keep)
+    model = {c: np.ascontiguousarray(values[:, :, k].T) for k, c in enumerate(CURRENCIES)}
+    rng = np.random.default_rng([seed, origin.toordinal(), 1])
+    z = rng.standard_normal((sim.n_paths, n_days))
+    walk = np.cumsum(z, axis=1)
+    naive, spot = {}, {}
+    for c in CURRENCIES:
+        series = idx[INDEX_COLUMNS[c]].to_numpy(dtype=float)
+        spot[c] = float(series[-1])
+        dlog = np.diff(np.log(series[-(naive_window_days + 1):]))
+        s = float(np.std(dlog, ddof=1))
+        level = spot[c] * np.exp(s * walk)
+        naive[c] = np.stack([level[:, a:b + 1].mean(axis=1) for a, b in windows])
+    return OriginForecast(origin, horizons, model, naive, spot, market, params,
+                          time.perf_counter() - t0)
+
+
+# ---- the backtest --------------------------------------------------------------------------------
+def monthly_origins(history: pd.DataFrame, *, start: dt.date = dt.date(2018, 1, 1),
+                    end: dt.date | None = None, max_horizon: int = 6) -> list[dt.date]:
+    """First days of months from ``start`` whose ``max_horizon`` window lies inside the data."""
+    df = _daily(history)
+    first, last = df.index[0].date(), df.index[-1].date()
+    latest = last - dt.timedelta(days=DAYS_PER_MONTH * max_horizon)
+    if end is not None:
+        latest = min(latest, end)
+    day = dt.date(start.year, start.month, 1)
+    if day < start:
+        day = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    out = []
+    while day <= latest:
+        if (day - first).days >= MIN_CALIBRATION_DAYS:
+            out.append(day)
+        day = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return out
+
+
+def realised_targets(index: pd.DataFrame, origin: dt.date, horizons: Sequence[int]) -> dict:
+    """Realised target-window averages ``{currency: array over horizons}`` (NaN if incomplete)."""
+    out = {c: np.full(len(horizons), np.nan) for c in CURRENCIES}
+    for k, (a, b) in enumerate(target_windows(horizons)):
+        lo = pd.Timestamp(origin) + pd.Timedelta(days=a + 1)
+        hi = pd.Timestamp(origin) + pd.Timedelta(days=b + 1)
+        win = index.loc[lo:hi]
+        if len(win) == b - a + 1:
+            for c in CURRENCIES:
+                out[c][k] = float(win[INDEX_COLUMNS[c]].mean())
+    return out
+
+
+@dataclass
+class BacktestResult:
+    """Per-origin records, the per-horizon summary, and the run's settings and timing."""
+
+    records: pd.DataFrame
+    summary: pd.DataFrame
+    settings: dict
+    seconds: float
+    forecasts: list = field(default_factory=list, repr=False)
+
+    def acceptance(self) -> dict:
+        """The issue's bar: 90% coverage in [80%, 97%] and CRPS <= naive, per horizon and unit."""
+        lo, hi = ACCEPT_COVERAGE_90
+        rows = []
+        for r in self.summary.itertuples():
+            rows.append({"horizon_months": int(r.horizon_months), "currency": r.currency,
+                         "coverage_90_ok": bool(lo <= r.model_coverage_90 <= hi),
+                         "crps_ok": bool(r.crps_ratio <= 1.0)})
+        return {"coverage_90_range": [lo, hi], "checks": rows,
+                "passed": all(x["coverage_90_ok"] and x["crps_ok"] for x in rows)}
+
+    def to_dict(self) -> dict:
+        summary = json.loads(self.summary.to_json(orient="records"))
+        records = self.records.assign(
+            origin=self.records["origin"].astype(str),
+            target_start=self.records["target_start"].astype(str),
+            target_end=self.records["target_end"].astype(str))
+        return {"settings": self.settings, "seconds": self.seconds, "summary": summary,
+                "acceptance": self.acceptance(),
+                "records": json.loads(records.to_json(orient="records"))}
+
+
+def run_backtest(history: pd.DataFrame, *, horizons: Sequence[int] = (1, 3, 6), paths: int = 2_000,
+                 seed: int = 42, start: dt.date = dt.date(2018, 1, 1), end: dt.date | None = None,
+                 origins: Sequence[dt.date] | None = None, vol_window_days: int = 90,
+                 vol_model: str = "mean_reverting", naive_window_days: int = 90, btc_drift_annual: float = 0.0,
+                 epochs: pd.DataFrame | None = None, threads: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+    """Forecast at every origin, then score against the realised index (see module docstring)."""
+    horizons = _check_horizons(horizons)
+    if isinstance(paths, bool) or not isinstance(paths, int) or paths < 20:
+        raise InputError("paths", f"must be an integer >= 20, got {paths!r}")
+    for name, v in (("vol_window_days", vol_window_days), ("naive_window_days", naive_window_days)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+            raise InputError(name, f"must be an integer >= 2, got {v!r}")
+    df = _daily(history)
+    index = hashprice_history(df)
+    if origins is None:
+        origins = monthly_origins(df, start=start, end=end, max_horizon=max(horizons))
+    origins = list(origins)
+    if not origins:
+        raise InputError("start", "no origin has its longest horizon inside the data "
+                                  f"(data {df.index[0].date()}..{df.index[-1].date()})")
+    t0 = time.perf_counter()
+    rows, forecasts = [], []
+    for i, origin in enumerate(origins):
+        fc = forecast_origin(df, origin, horizons=horizons, paths=paths, seed=seed,
+                             vol_window_days=vol_window_days, vol_model=vol_model,
+                             naive_window_days=naive_window_days,
+                             btc_drift_annual=btc_drift_annual, epochs=epochs, threads=threads,
+                             index=index)
+        forecasts.append(fc)
+        realised = realised_targets(index, origin, horizons)
+        for c in CURRENCIES:
+            sm = score_samples(fc.model[c], realised[c])
+            sn = score_samples(fc.naive[c], realised[c])
+            for k, h in enumerate(horizons):
+                a, b = target_windows(horizons)[k]
+                rec = {"origin": origin, "horizon_months": h, "currency": c, "units": UNITS[c],
+                       "target_start": origin + dt.timedelta(days=a + 1),
+                       "target_end": origin + dt.timedelta(days=b + 1),
+                       "spot": fc.spot[c], "realised": realised[c][k],
+                       "model_mean": float(sm["mean"][k])}
+                for j, q in enumerate(QUANTILES):
+                    rec[f"model_q{round(100 * q):02d}"] = float(sm["quantiles"][j, k])
+                rec.update(model_pit=float(sm["pit"][k]), model_crps=float(sm["crps"][k]),
+                           model_in50=bool(sm["in50"][k]), model_in90=bool(sm["in90"][k]),
+                           naive_mean=float(sn["mean"][k]))
+                for j, q in enumerate(QUANTILES):
+                    rec[f"naive_q{round(100 * q):02d}"] = float(sn["quantiles"][j, k])
+                rec.update(naive_pit=float(sn["pit"][k]), naive_crps=float(sn["crps"][k]),
+                           naive_in50=bool(sn["in50"][k]), naive_in90=bool(sn["in90"][k]))
+                rows.append(rec)
+        if progress is not None:
+            progress(i + 1, len(origins))
+    records = pd.DataFrame(rows)
+    records = records[np.isfinite(records["realised"])].reset_index(drop=True)
+    settings = {"horizons_months": list(horizons), "paths": int(forecasts[0].model["usd"].shape[1]),
+                "seed": seed, "origins": len(origins), "first_origin": str(origins[0]),
+                "last_origin": str(origins[-1]), "vol_window_days": vol_window_days,
+                "vol_model": vol_model,
+                "naive_window_days": naive_window_days, "btc_drift_annual": btc_drift_annual,
+                "target": "mean daily index over days T+30(h-1)+1..T+30h after origin T",
+                "data": f"{df.index[0].date()}..{df.index[-1].date()}",
+                "epochs_file": epochs is not None}
+    return BacktestResult(records, summarise(records), settings, time.perf_counter() - t0, forecasts)
+
+
+def _check_horizons(horizons) -> tuple[int, ...]:
+    out = []
+    for h in horizons:
+        if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 1 <= h <= 24:
+            raise InputError("horizons", f"months must be integers in 1..24, got {h!r}")
+        out.append(int(h))
+    if not out or len(set(out)) != len(out):
+        raise InputError("horizons", f"need distinct horizons, got {list(horizons)!r}")
+    return tuple(sorted(out))
+
+
+def summarise(records: pd.DataFrame) -> pd.DataFrame:
+    """Per (horizon, currency): coverage, mean CRPS (absolute and relative to the spot index),
+    their model/naive ratios, the Diebold-Mariano t statistic and the PIT histograms."""
+    out = []
+    for (h, c), g in records.groupby(["horizon_months", "currency"], sort=True):
+        g = g.sort_values("origin")
+        m = coverage_summary(g["model_pit"].to_numpy(), g["model_in50"].to_numpy(),
+                             g["model_in90"].to_numpy())
+        nv = coverage_summary(g["naive_pit"].to_numpy(), g["naive_in50"].to_numpy(),
+                              g["naive_in90"].to_numpy())
+        crps_m, crps_n = g["model_crps"].to_numpy(), g["naive_crps"].to_numpy()
+        rel_m, rel_n = crps_m / g["spot"].to_numpy(), crps_n / g["spot"].to_numpy()
+        diff, t_stat = diebold_mariano(rel_m, rel_n, lags=int(h))
+        bias = np.log(g["realised"].to_numpy() / g["model_q50"].to_numpy())
+        out.append({
+            "horizon_months": int(h), "currency": c, "units": UNITS[c], "origins": len(g),
+            "model_coverage_50": m["coverage_50"], "model_coverage_90": m["coverage_90"],
+            "naive_coverage_50": nv["coverage_50"], "naive_coverage_90": nv["coverage_90"],
+            "model_crps": float(crps_m.mean()), "naive_crps": float(crps_n.mean()),
+            "crps_ratio": float(crps_m.mean() / crps_n.mean()),
+            "model_crps_rel": float(rel_m.mean()), "naive_crps_rel": float(rel_n.mean()),
+            "crps_rel_ratio": float(rel_m.mean() / rel_n.mean()),
+            "crps_rel_diff": diff, "dm_t_stat": t_stat,
+            "model_median_log_bias": float(np.mean(bias)),
+            "model_pit_histogram": m["pit_histogram"], "naive_pit_histogram": nv["pit_histogram"],
+        })
+    return pd.DataFrame(out)
+
+
+# ---- the figure ---------------------------------------------------------------------------------
+def plot_backtest(result: BacktestResult, path) -> None:
+    """PIT histograms (model vs naive) per horizon and unit, interval coverage, CRPS ratios,
+    and the 1-month USD fan of forecasts against the realised index."""
+    from matplotlib.figure import Figure
+
+    from engine.output import save_figure
+
+    s = result.summary
+    horizons = sorted(s["horizon_months"].unique())
+    nh = len(horizons)
+    fig = Figure(figsize=(4.2 * max(nh, 3), 12), layout="constrained")
+    grid = fig.add_gridspec(4, max(nh, 3))
+    edges = np.linspace(0, 1, PIT_BINS + 1)
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    for row, c in enumerate(CURRENCIES):
+        for k, h in enumerate(horizons):
+            ax = fig.add_subplot(grid[row, k])
+            r = s[(s["horizon_months"] == h) & (s["currency"] == c)].iloc[0]
+            n = r["origins"]
+            ax.bar(centers - 0.022, np.array(r["model_pit_histogram"]) / n, width=0.044,
+                   label="model", color="tab:blue")
+            ax.bar(centers + 0.022, np.array(r["naive_pit_histogram"]) / n, width=0.044,
+                   label="naive RW", color="tab:gray")
+            ax.axhline(1.0 / PIT_BINS, color="k", lw=0.8, ls="--")
+            ax.set_title(f"PIT, {h}m ahead, {UNITS[c]} (n={n})", fontsize=10)
+            ax.set_xlim(0, 1)
+            if k == 0:
+                ax.set_ylabel("fraction of origins")
+                ax.legend(fontsize=8)
+    labels = [f"{h}m {c.upper()}" for c in CURRENCIES for h in horizons]
+    pick = [s[(s["horizon_months"] == h) & (s["currency"] == c)].iloc[0]
+            for c in CURRENCIES for h in horizons]
+    x = np.arange(len(labels))
+    ax = fig.add_subplot(grid[2, 0])
+    for off, key, col in ((-0.3, "model_coverage_90", "tab:blue"), (-0.1, "naive_coverage_90", "tab:gray"),
+                          (0.1, "model_coverage_50", "tab:cyan"), (0.3, "naive_coverage_50", "silver")):
+        ax.bar(x + off, [p[key] for p in pick], width=0.2, color=col,
+               label=key.replace("_coverage_", " ") + "%")
+    ax.axhline(0.9, color="k", lw=0.8, ls="--")
+    ax.axhline(0.5, color="k", lw=0.8, ls=":")
+    ax.axhspan(*ACCEPT_COVERAGE_90, color="green", alpha=0.08)
+    ax.set_xticks(x, labels, rotation=45, fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("interval coverage", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    ax = fig.add_subplot(grid[2, 1])
+    ax.bar(x - 0.2, [p["crps_ratio"] for p in pick], width=0.4, label="mean CRPS ratio")
+    ax.bar(x + 0.2, [p["crps_rel_ratio"] for p in pick], width=0.4, label="relative CRPS ratio")
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xticks(x, labels, rotation=45, fontsize=8)
+    ax.set_title("CRPS model / naive (< 1: model better)", fontsize=10)
+    ax.legend(fontsize=7)
+    ax = fig.add_subplot(grid[2, 2])
+    ax.axis("off")
+    text = [f"{result.settings['origins']} origins {result.settings['first_origin']}.."
+            f"{result.settings['last_origin']}", f"{result.settings['paths']:,} paths, seed "
+            f"{result.settings['seed']}", f"run time {result.seconds:.1f} s", ""]
+    for p, lab in zip(pick, labels):
+        text.append(f"{lab}: cov90 {p['model_coverage_90']:.0%} / {p['naive_coverage_90']:.0%}, "
+                    f"CRPS x{p['crps_ratio']:.2f}")
+    ax.text(0, 1, "\n".join(text), va="top", family="monospace", fontsize=8)
+    ax = fig.add_subplot(grid[3, :])
+    h0 = horizons[0]
+    g = result.records[(result.records["horizon_months"] == h0)
+                       & (result.records["currency"] == "usd")].sort_values("origin")
+    mid = pd.to_datetime(g["target_start"]) + (pd.to_datetime(g["target_end"])
+                                               - pd.to_datetime(g["target_start"])) / 2
+    ax.fill_between(mid, g["model_q05"], g["model_q95"], color="tab:blue", alpha=0.2,
+                    label="model 90%", step="mid")
+    ax.fill_between(mid, g["model_q25"], g["model_q75"], color="tab:blue", alpha=0.4,
+                    label="model 50%", step="mid")
+    ax.plot(mid, g["naive_q05"], color="tab:gray", lw=0.8, ls="--", label="naive 90%")
+    ax.plot(mid, g["naive_q95"], color="tab:gray", lw=0.8, ls="--")
+    ax.plot(mid, g["realised"], "o-", color="tab:red", ms=3, lw=1, label="realised")
+    ax.set_yscale("log")
+    ax.set_ylabel("USD/PH/day")
+    ax.set_title(f"{h0}-month-ahead forecasts of the 30-day average hashprice vs realised",
+                 fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=5)
+    save_figure(fig, path)
+
