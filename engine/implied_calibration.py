@@ -1,30 +1,41 @@
 """Market-implied calibration: bootstrap the hashrate market price of risk from quoted forwards.
 
 Hashrate is not traded, so its drift is calibrated to history under the physical measure
-(``engine.calibration``). Quoted hashprice forwards then pin down a **drift shift** per tenor,
-the way a yield curve is bootstrapped from helpers: the shift is piecewise constant in time,
-one segment per quote, covering (previous quote's end, this quote's end]. Segments are solved in
-order with a 1-D root finder (``scipy.optimize.brentq``) so that the model forward over the
-quote's delivery window equals the quote. Earlier segments stay fixed while a later one is
-solved; the simulation is causal, so a later segment cannot move an earlier quote.
+(``engine.calibration``). Quoted hashprice forwards then pin down a **drift shift** of log
+hashrate per tenor, the way a yield curve is bootstrapped from helpers: the shift is piecewise
+constant in time, one segment per quote, and flat after the last one.
 
-Every evaluation uses the same seed and paths (common random numbers; the RNG is counter-based,
-so the draws do not depend on the horizon either). The map shift -> forward is then a smooth,
-deterministic function, and the result is bit-identical run to run. Each solve simulates only
-up to its own quote's end. Hashprice falls when hashrate rises, so the map is decreasing: the
-bracket starts at +-5 per year and doubles up to ``max_shift_per_year`` before giving up with
-an error naming the quote.
+Where the segments end. Hashprice depends on difficulty, not on hashrate, and difficulty follows
+hashrate about one retarget epoch (two weeks) later. Hashrate in the last week or two of a
+delivery month hardly moves that month's forward but moves every later one in full, so
+segments that end at the quote ends (the textbook layout) make the bootstrap unstable: each
+quote's own segment has less effect on it than the segment before, and the shifts zig-zag
+with growing amplitude (about x3 a month on the default model). Segment k therefore ends
+``LAG_DAYS`` (14) before the middle of quote k's window (see ``segment_ends``): it then carries
+the hashrate that sets quote k, and the bootstrap is well conditioned.
 
-Units: the shift is an additive drift of log hashrate, per day (the kernel's step); per year is
-365 times that (``DAYS_PER_YEAR``). A shift of +1/year multiplies expected hashrate by about
-e^(t in years) over the model's own growth.
+How it is solved. (1) A bootstrap in quote order: with the earlier segments fixed and the shift
+flat from segment k's start to quote k's end, ``scipy.optimize.brentq`` finds the shift that
+reprices quote k, simulating only up to that quote's end. Hashprice falls when hashrate rises,
+so the map is decreasing; the bracket starts at +-5/year and doubles up to
+``max_shift_per_year``, and an unreachable quote is an error naming it. (2) A segment's first
+days fall inside the previous quote's window, so a joint Newton polish (Jacobian from finite
+differences) removes what the sequential pass leaves, to round-off.
+
+Every simulation uses the same seed and paths (common random numbers; the RNG is
+counter-based, so the draws do not depend on the horizon either). The map shifts -> forwards is
+then smooth and deterministic, and the result is bit-identical run to run.
+
+Units: the shift is an additive drift of ln(hashrate) per day (the kernel's step); per year is
+365 times that (``DAYS_PER_YEAR``). A shift of +1/year over a year multiplies expected hashrate
+by about e over the model's own growth, and lowers hashprice forwards.
 
 >>> import datetime as dt
 >>> from curves.market import Market
 >>> from engine.model import ModelParams
 >>> quotes = [Quote(dt.date(2026, 2, 1), dt.date(2026, 2, 28), 39.5)]
 >>> res = bootstrap_hashrate_shift(Market.default(), ModelParams.default(), quotes, paths=2_000, seed=1)
->>> abs(res.fit["error_stderrs"].iloc[0]) < 0.1
+>>> bool(abs(res.fit["error_stderrs"].iloc[0]) < 0.1)
 True
 >>> res.hashrate_shift_per_day(40).shape  # flat beyond the last quote
 (40,)
@@ -54,6 +65,10 @@ from engine.simulation import DAYS_PER_YEAR, Simulation
 HASHPRICE = "hashprice_usd_per_ph_day"
 QUOTE_COLUMNS = ("start", "end", HASHPRICE)
 OPTIONAL_QUOTE_COLUMNS = ("bid", "ask", "id")
+LAG_DAYS = 14  # difficulty follows hashrate about one retarget epoch later
+MAX_POLISH_STEPS = 20
+POLISH_TOL_STDERR = 1e-6
+JACOBIAN_STEP_PER_YEAR = 1e-3
 SHIFT_UNITS = "additive drift of ln(hashrate) per day; shift_per_year = 365 x shift_per_day"
 
 
@@ -321,9 +336,10 @@ def _finite(value, name: str) -> float | None:
 class ImpliedCalibration:
     """The bootstrapped shift, and the fit per quote on one final run with the same seed.
 
-    ``fit`` columns: start, end, days, quote/model/stderr/error in USD/PH/day, ``error_stderrs``
-    (model - quote over the model's stderr), ``within_tolerance``, bid/ask and ``within_bid_ask``,
-    the quote's segment and its shift per day and per year, and root-finder evaluations.
+    ``fit`` columns: id, start, end, days, quote/model/stderr/error in USD/PH/day,
+    ``error_stderrs`` (model - quote over the model's stderr), ``within_tolerance``, bid/ask and
+    ``within_bid_ask``, the quote's segment (start, end) and its shift per day and per year.
+    ``evaluations`` counts simulations; ``extra`` holds the Newton steps and the lag.
     """
 
     shift: HashrateShift
@@ -355,7 +371,8 @@ class ImpliedCalibration:
         return self.shift_per_day * DAYS_PER_YEAR
 
     def hashrate_shift_per_day(self, n_days: int | None = None) -> np.ndarray:
-        """The per-day array for ``Simulation(hashrate_shift_per_day=...)``; flat after the last quote."""
+        """The per-day array for ``Simulation(hashrate_shift_per_day=...)``: ``n_days`` days (default:
+        to the last quote's end) from the as-of date, flat after the last segment."""
         return self.shift.per_day(self.n_days if n_days is None else n_days)
 
     def to_dict(self) -> dict:
@@ -397,18 +414,48 @@ def json_records(df: pd.DataFrame) -> list[dict]:
     return out
 
 
+def segment_ends(quotes: Sequence[Quote], asof: dt.date, lag_days: int = LAG_DAYS) -> list[dt.date]:
+    """The last day of each quote's shift segment (segment k is (end k-1, end k]).
+
+    Difficulty lags hashrate by about one retarget epoch, so the hashrate that sets a delivery
+    window's forward is the hashrate about ``lag_days`` before it: segment k ends ``lag_days``
+    before the middle of quote k's window, but leaves at least a third of the way from the
+    previous segment's end to the window's end (so a quote near the as-of date still has days
+    of its own), and never after the window's end.
+    """
+    if isinstance(lag_days, bool) or not isinstance(lag_days, int) or not 0 <= lag_days <= 366:
+        raise InputError("lag_days", f"must be an integer in 0..366, got {lag_days!r}")
+    ends, prev = [], asof
+    for q in quotes:
+        mid = q.start + dt.timedelta(days=(q.days - 1) // 2)
+        least = prev + dt.timedelta(days=max(1, (q.end - prev).days // 3))
+        ends.append(min(max(mid - dt.timedelta(days=lag_days), least), q.end))
+        prev = ends[-1]
+    return ends
+
+
 def bootstrap_hashrate_shift(market: Market, model: ModelParams, quotes: Sequence[Quote], *,
                              paths: int = 20_000, seed: int = 42, tol_stderr: float = 0.1,
-                             bracket_per_year: float = 5.0, max_shift_per_year: float = 40.0,
-                             xtol_per_year: float = 1e-10, threads: int | None = None,
+                             lag_days: int = LAG_DAYS, bracket_per_year: float = 5.0,
+                             max_shift_per_year: float = 40.0, threads: int | None = None,
                              progress: Callable[[int, int], None] | None = None) -> ImpliedCalibration:
-    """Solve, quote by quote, the drift shift that makes the model forward equal the quote.
+    """Piecewise-constant hashrate drift shifts that make the model reprice every quote.
 
-    ``quotes`` are sorted, disjoint and after ``market.asof`` (checked). Segment k covers the
-    days (end of quote k-1, end of quote k]; earlier segments are fixed while it is solved, on a
-    simulation of ``quote_k.end - asof`` days with ``paths`` paths and ``seed`` (common random
-    numbers). The solution must reprice the quote within ``tol_stderr`` standard errors.
-    ``progress(done, total)`` counts solved quotes.
+    Segment k runs from the end of segment k-1 to ``segment_ends(...)[k]``; beyond the last one
+    the last shift continues. Every simulation uses ``paths`` and ``seed`` (common random
+    numbers), so the map shifts -> forwards is smooth and the result deterministic.
+
+    1. Bootstrap: quote by quote, with the earlier segments fixed and the shift held flat from
+       segment k's start to quote k's end (as it is extrapolated), ``brentq`` finds the shift that
+       reprices quote k, on a simulation of only ``quote_k.end - asof`` days. The bracket starts
+       at +-``bracket_per_year`` and doubles up to ``max_shift_per_year``; a quote outside the
+       reachable range raises an ``InputError`` naming it.
+    2. Polish: a segment also moves the quote before it a little (its first days fall inside
+       that quote's window), so Newton steps on all segments together, with a Jacobian from
+       common-random-number differences, remove what step 1 left, to round-off.
+
+    Every quote must end within ``tol_stderr`` of its model stderr, or an ``InputError`` names it.
+    ``progress(done, total)`` counts quotes solved, then the polish.
     """
     quotes = parse_quotes([_as_record(q) for q in quotes], market.asof)
     if not (math.isfinite(tol_stderr) and tol_stderr > 0):
@@ -417,35 +464,34 @@ def bootstrap_hashrate_shift(market: Market, model: ModelParams, quotes: Sequenc
         raise InputError("bracket_per_year", "need 0 < bracket_per_year <= max_shift_per_year")
     t0 = time.perf_counter()
     asof = market.asof
+    ends = segment_ends(quotes, asof, lag_days)
+    first = [0] + [(e - asof).days for e in ends[:-1]]  # day index of each segment's first day
     n_total = (quotes[-1].end - asof).days
+    target = np.array([q.hashprice_usd_per_ph_day for q in quotes])
+    x = np.zeros(len(quotes))  # shift per year, per segment
     shift = np.zeros(n_total)
-    segments: list[ShiftSegment] = []
-    evals_per_quote: list[int] = []
-    seg_first = 0  # day index of the current segment's first day
+    evaluations = 0
+
+    # 1. bootstrap, quote by quote
     for k, q in enumerate(quotes):
         name = f"quote[{k}].{HASHPRICE}"
         n_days = (q.end - asof).days
         sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, threads=threads,
                          hashrate_shift_per_day=shift[:n_days])
         window = [(sim.day_index(q.start), sim.day_index(q.end))]
-        cache: dict[float, tuple[float, float]] = {}
+        cache: dict[float, float] = {}
 
-        def forward(x_per_year: float, sim=sim, window=window, cache=cache, lo=seg_first, hi=n_days):
+        def excess(x_per_year: float, sim=sim, window=window, cache=cache, a=first[k],
+                   target=q.hashprice_usd_per_ph_day) -> float:
             if x_per_year not in cache:
-                # only this segment's shift changes; the kernel reads the step inputs afresh
-                sim.steps[lo:hi, K.S_HASHRATE_SHIFT] = x_per_year / DAYS_PER_YEAR
-                run = sim.run(window)
-                cache[x_per_year] = (float(run.window_mean(HASHPRICE)[0]),
-                                     float(run.window_stderr(HASHPRICE)[0]))
-            return cache[x_per_year]
-
-        def excess(x: float, forward=forward, target=q.hashprice_usd_per_ph_day) -> float:
-            return forward(x)[0] - target
+                sim.steps[a:, K.S_HASHRATE_SHIFT] = x_per_year / DAYS_PER_YEAR
+                cache[x_per_year] = float(sim.run(window).window_mean(HASHPRICE)[0])
+            return cache[x_per_year] - target
 
         lo, hi = -bracket_per_year, bracket_per_year
         f_lo, f_hi = excess(lo), excess(hi)
         while f_lo * f_hi > 0:
-            # decreasing map: both below the quote -> lower the shift; both above -> raise it
+            # hashprice falls as hashrate rises: both below the quote -> lower; both above -> raise
             if f_lo < 0 and lo > -max_shift_per_year:
                 lo = max(2.0 * lo, -max_shift_per_year)
                 f_lo = excess(lo)
@@ -453,32 +499,94 @@ def bootstrap_hashrate_shift(market: Market, model: ModelParams, quotes: Sequenc
                 hi = min(2.0 * hi, max_shift_per_year)
                 f_hi = excess(hi)
             else:
-                a, b = sorted((forward(lo)[0], forward(hi)[0]))
+                a, b = sorted((cache[lo], cache[hi]))
                 raise InputError(name, f"{q.hashprice_usd_per_ph_day:g} cannot be reached: with the earlier "
-                                 f"segments fixed, drift shifts in [{lo:g}, {hi:g}]/year give model forwards "
+                                 f"segments fixed, drift shifts of {lo:g}..{hi:g}/year give model forwards "
                                  f"{a:.4g}..{b:.4g} USD/PH/day for {q.start}..{q.end}")
-        if f_lo == 0.0:
-            root = lo
-        elif f_hi == 0.0:
-            root = hi
+        if f_lo == 0.0 or f_hi == 0.0:
+            x[k] = lo if f_lo == 0.0 else hi
         else:
-            root = brentq(excess, lo, hi, xtol=xtol_per_year, rtol=4 * np.finfo(float).eps, maxiter=200)
-        value, se = forward(root)
-        if abs(value - q.hashprice_usd_per_ph_day) > tol_stderr * se:
-            raise InputError(name, f"the solver stopped at a shift of {root:.6g}/year with model forward "
-                             f"{value:.6g} vs quote {q.hashprice_usd_per_ph_day:g} (stderr {se:.3g}); "
-                             f"more than {tol_stderr:g} stderr off")
-        shift[seg_first:n_days] = root / DAYS_PER_YEAR
-        segments.append(ShiftSegment(asof + dt.timedelta(days=seg_first + 1), q.end, root / DAYS_PER_YEAR))
-        evals_per_quote.append(len(cache))
-        seg_first = n_days
+            x[k] = brentq(excess, lo, hi, xtol=1e-3, rtol=1e-9, maxiter=200)
+        evaluations += len(cache)
+        shift[first[k]:] = x[k] / DAYS_PER_YEAR
         if progress is not None:
-            progress(k + 1, len(quotes))
+            progress(k + 1, len(quotes) + 1)
 
-    hs = HashrateShift(asof, tuple(segments))
-    fit = _fit_table(market, model, quotes, hs, paths, seed, threads, tol_stderr, evals_per_quote)
+    # 2. polish all segments together (Newton; the Jacobian is kept while it keeps working)
+    sim = Simulation(market, model, n_days=n_total, n_paths=paths, seed=seed, threads=threads)
+    windows = [(sim.day_index(q.start), sim.day_index(q.end)) for q in quotes]
+
+    def forwards(xv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nonlocal evaluations
+        per_day = np.empty(n_total)
+        for j, a in enumerate(first):
+            per_day[a:] = xv[j] / DAYS_PER_YEAR
+        sim.steps[:, K.S_HASHRATE_SHIFT] = per_day
+        run = sim.run(windows)
+        evaluations += 1
+        return run.window_mean(HASHPRICE), run.window_stderr(HASHPRICE)
+
+    fwd, se = forwards(x)
+    score = _score(fwd - target, se)
+    jac = None
+    newton_steps = 0
+    for _ in range(MAX_POLISH_STEPS):
+        if score <= POLISH_TOL_STDERR:
+            break
+        fresh = jac is None
+        if fresh:
+            jac = _jacobian(forwards, x, fwd)
+        step = np.linalg.lstsq(jac, target - fwd, rcond=None)[0]
+        for _halving in range(6):
+            x_new = x + step
+            fwd_new, se_new = forwards(x_new)
+            score_new = _score(fwd_new - target, se_new)
+            if score_new < score:
+                break
+            step = 0.5 * step
+        newton_steps += 1
+        if score_new >= score:
+            if fresh:
+                break  # no progress even with a fresh Jacobian: stop, the check below decides
+            jac = None
+            continue
+        if score_new > 0.25 * score:
+            jac = None  # slow progress: refresh the Jacobian at the new point
+        x, fwd, se, score = x_new, fwd_new, se_new, score_new
+    if progress is not None:
+        progress(len(quotes) + 1, len(quotes) + 1)
+
+    segments = tuple(ShiftSegment(asof + dt.timedelta(days=a + 1), e, float(v) / DAYS_PER_YEAR)
+                     for a, e, v in zip(first, ends, x))
+    hs = HashrateShift(asof, segments)
+    fit = _fit_table(market, model, quotes, hs, paths, seed, threads, tol_stderr)
+    bad = np.flatnonzero(~fit["within_tolerance"].to_numpy())
+    if bad.size:
+        k = int(bad[np.argmax(np.abs(fit["error_stderrs"].to_numpy()[bad]))])
+        r = fit.iloc[k]
+        raise InputError(f"quote[{k}].{HASHPRICE}", f"could not be repriced: model forward {r.model_usd_per_ph_day:.6g}"
+                         f" vs quote {r.quote_usd_per_ph_day:g} is {r.error_stderrs:.3g} stderr off "
+                         f"(tolerance {tol_stderr:g})")
     return ImpliedCalibration(hs, quotes, fit, paths=paths + paths % 2, seed=seed, tol_stderr=tol_stderr,
-                              evaluations=int(sum(evals_per_quote)), seconds=time.perf_counter() - t0)
+                              evaluations=evaluations, seconds=time.perf_counter() - t0,
+                              extra={"newton_steps": newton_steps, "lag_days": lag_days})
+
+
+def _score(err: np.ndarray, se: np.ndarray) -> float:
+    """Worst error in standard errors (an exact zero counts as zero)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(err == 0, 0.0, np.abs(err) / se)
+    return float(np.max(z))
+
+
+def _jacobian(forwards, x: np.ndarray, fwd: np.ndarray) -> np.ndarray:
+    """d forward_k / d shift_j (per year), by forward differences on common random numbers."""
+    jac = np.empty((x.size, x.size))
+    for j in range(x.size):
+        xp = x.copy()
+        xp[j] += JACOBIAN_STEP_PER_YEAR
+        jac[:, j] = (forwards(xp)[0] - fwd) / JACOBIAN_STEP_PER_YEAR
+    return jac
 
 
 def _as_record(q) -> dict:
@@ -499,7 +607,7 @@ def reprice_quotes(market: Market, model: ModelParams, quotes: Sequence[Quote], 
     return run.window_mean(HASHPRICE), run.window_stderr(HASHPRICE)
 
 
-def _fit_table(market, model, quotes, hs, paths, seed, threads, tol_stderr, evals) -> pd.DataFrame:
+def _fit_table(market, model, quotes, hs, paths, seed, threads, tol_stderr) -> pd.DataFrame:
     model_fwd, se = reprice_quotes(market, model, quotes, hs, paths=paths, seed=seed, threads=threads)
     quote = np.array([q.hashprice_usd_per_ph_day for q in quotes])
     err = model_fwd - quote
@@ -528,5 +636,4 @@ def _fit_table(market, model, quotes, hs, paths, seed, threads, tol_stderr, eval
         "segment_end": [s.end for s in segs],
         "shift_per_day": [s.shift_per_day for s in segs],
         "shift_per_year": [s.shift_per_year for s in segs],
-        "evaluations": evals,
     })
