@@ -23,20 +23,36 @@ Windows are disjoint, fully after the origin, and the same length at every origi
 window is fully inside the data; every horizon uses the same origins.
 
 **Physical market at T** (:func:`market_from_history`). BTC spot = ``price_usd`` on ``T``;
-vol = the realised vol of daily log returns over the trailing ``vol_window_days`` (jumps
-included: the engine removes the calibrated jump variance from the diffusion, so the total
-variance is the realised one), flat; USD rate 0 (the forecast is not discounted); BTC drift
-``btc_drift_annual`` enters as the forward basis, so ``E[S_t] = S_T exp(drift t)``. The
-default 0 makes BTC a martingale: the trailing mean return has a standard error of about
-vol / sqrt(years) (~70%/year on one year of data), far larger than any plausible drift, so
-estimating it adds noise, not skill. Network state: difficulty of the current epoch
-(from the epoch table when given, else reconstructed exactly from the day's mean difficulty,
-see :func:`current_difficulty`), ``height = height_end``, fee per block = the day's fees /
-blocks (about the Luxor 144-block mean), hashrate = the 7-day mean of the block-count
-estimate, epoch progress = ``height % 2016 + 1`` blocks at the trailing 7-day block rate
-(or the epoch's first-block timestamp when the epoch table is given). The kernel's hashrate
-feedback EMA starts at the EMA of the historical index at ``T`` (the state the calibration
-regressed on), not at the spot index.
+USD rate 0 (the forecast is not discounted); BTC drift ``btc_drift_annual`` enters as the
+forward basis, so ``E[S_t] = S_T exp(drift t)``. The default 0 makes BTC a martingale: the
+trailing mean return has a standard error of about vol / sqrt(years) (~70%/year on one
+year of data), far larger than any plausible drift, so estimating it adds noise, not skill.
+BTC vol (``vol_model``): ``"flat"`` is the realised vol of daily log returns over the
+trailing ``vol_window_days`` (jumps included: the engine removes the calibrated jump
+variance from the diffusion, so the total variance is the realised one);
+``"mean_reverting"`` (default) starts the variance there and lets it revert to the
+history's unconditional variance at a speed fitted on the history
+(:func:`btc_vol_term_structure`), passed as the market's vol term structure. Realised BTC
+variance mean-reverts within months (the AR(1) of 30-day log realised variance has
+``phi ~ 0.45``): on the 2018-2025 origins the flat 90-day vol under-states the variance of
+the realised 1/3/6-month log price averages by a factor 1.4/1.9/2.1, the mean-reverting one
+by 1.2/1.2/1.1. Network state: difficulty of the current epoch (from the epoch table when
+given, else reconstructed exactly from the day's mean difficulty, see
+:func:`current_difficulty`), ``height = height_end``, fee per block = the day's fees /
+blocks (about the Luxor 144-block mean), ``hashrate_ehs_7d`` = the 7-day mean of the
+block-count estimate, epoch progress = ``height % 2016 + 1`` blocks at the trailing 7-day
+block rate (or the epoch's first-block timestamp when the epoch table is given).
+
+**Simulation state.** The kernel's hashrate-feedback EMA starts at the EMA of the
+historical index at ``T`` (the state the calibration regressed on), not at the spot index.
+The initial hashrate (``hashrate_state``): the block-count estimate is noisy (Poisson,
+about 3% on a week of blocks) and lags; ``"filtered"`` (default) takes the posterior of a
+local-level Kalman filter (:func:`filtered_log_hashrate`, the model's calibrated hashrate
+vol as the state noise, ``1/blocks`` as the daily observation variance), and the paths
+are split into ``HASHRATE_STRATA`` equal strata started at the posterior's quantiles
+``(k + 1/2) / K``, each a separate run of the engine with its own seed. ``"7d"`` starts
+every path at the 7-day mean, as if it were exact; this understates the spread of the
+next retargets: 1-month BTC-index 90% coverage 79% instead of 88%.
 
 **Naive benchmark.** ``ln I_{T+k} = ln I_T + s sqrt(k) Z``: a driftless random walk in the
 log daily index, centred on today's log index (so its median is today's index), with ``s``
@@ -50,13 +66,20 @@ quantiles (linear interpolation) 25-75% and 5-95%; CRPS of the sample's empirica
 distribution ``mean|x - y| - (1/2n^2) sum|x_i - x_j|`` (the double sum by sorting, O(n log n)).
 CRPS is positively homogeneous, so ``crps_rel`` (CRPS divided by the index at the origin)
 weights the 2018 and 2025 hashprice levels equally. The summary compares the mean CRPS of
-model and naive, with a Diebold-Mariano t statistic (HAC, Bartlett lags = horizon, since
-windows of neighbouring origins overlap).
+model and naive, with a Diebold-Mariano t statistic on the relative CRPS (HAC, Bartlett
+lags = horizon: forecasts from origins less than ``h`` months apart share shocks).
 
-No look-ahead: the forecast at ``T`` reads the history only through ``history.loc[:T]``
-(market and calibration), and its random numbers depend only on ``(seed, T)``;
-``tests/test_backtest.py`` corrupts every row after an origin and checks that the
-forecasts at and before it are bit-identical.
+**Findings** (``hashprice backtest ../shared/data/btc_network_daily.csv``: 92 origins
+2018-01..2025-08, 2,000 paths, about 6 s on 2 cores). Model 90% coverage 82-90% at every
+horizon in both units; mean CRPS 0.49-0.65 of the naive benchmark's in BTC, 0.59-0.84 in
+USD. Left over: the USD forecasts are low in median by 0.10 (3 months) and 0.24 (6 months)
+in log (BTC rose faster than a martingale over 2018-2025; a drift fitted to that would be
+hindsight); the 6-month BTC-index intervals are too narrow (82%): the 6-month difficulty
+error is 0.55 / 0.59 (log RMSE) in 2018 / 2021 against a model spread of 0.25, where the
+feedback drift, calibrated on the preceding boom, kept hashrate growing through the
+2018 capitulation and the 2021 China ban; from 2022 the RMSE (0.08-0.22) is inside the
+model's spread. Propagating the feedback parameters' estimation error (wide on the short
+early histories) and fatter hashrate jumps are the next steps.
 
 >>> import numpy as np
 >>> round(float(crps_sample(np.array([0.0, 1.0]), 0.0)), 3)  # 0.5 - 0.25
@@ -74,7 +97,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import signal
+from scipy import signal, stats
 
 from curves import protocol
 from curves.market import Market
@@ -96,6 +119,11 @@ PIT_BINS = 10
 ACCEPT_COVERAGE_90 = (0.80, 0.97)
 MIN_CALIBRATION_DAYS = 600
 VOL_MODELS = ("mean_reverting", "flat")
+HASHRATE_STATES = ("filtered", "7d")
+HASHRATE_STRATA = 10
+HASHRATE_FILTER_DAYS = 180
+SIM_BLOCK_PAIRS = 32  # small blocks: a stratum's few paths still spread over the threads
+NAIVE_STREAM = 1_000_003  # keeps the naive benchmark's random stream apart from the strata
 VOL_POINT_DAYS = (1, 7, 14, *range(30, 751, 30))
 
 
@@ -251,12 +279,12 @@ def market_from_history(history: pd.DataFrame, asof: dt.date, *, vol_window_days
 
     >>> import pandas as pd
     >>> days = pd.date_range("2024-01-01", periods=10, name="date")
-    >>> h = pd.DataFrame({"price_usd": 40_000.0, "hashrate_ths": 5e8, "difficulty": 7e13,
-    ...     "fees_btc": 30.0, "subsidy_btc": 900.0, "blocks": 144,
-    ...     "height_end": 823_000 + 144 * np.arange(10)}, index=days)
-    >>> m = market_from_history(h, dt.date(2024, 1, 10), vol_window_days=5)
-    >>> m.btc_spot_usd, m.difficulty, m.fee_btc_per_block, m.height
-    (40000.0, 70000000000000.0, 0.20833333333333334, 824296)
+    >>> h = pd.DataFrame({"price_usd": 40_000.0 * np.exp(0.02 * (-1.0) ** np.arange(10)),
+    ...     "hashrate_ths": 5e8, "difficulty": 7e13, "fees_btc": 30.0, "subsidy_btc": 900.0,
+    ...     "blocks": 144, "height_end": 823_000 + 144 * np.arange(10)}, index=days)
+    >>> m = market_from_history(h, dt.date(2024, 1, 10), vol_window_days=5, vol_model="flat")
+    >>> round(m.btc_spot_usd), m.difficulty, m.fee_btc_per_block, m.height, m.epoch_blocks_elapsed
+    (39208, 70000000000000.0, 0.20833333333333334, 824296, 1769)
     """
     df = _daily(history)
     asof = pd.Timestamp(asof).date()
@@ -308,14 +336,38 @@ def kernel_ema(x: np.ndarray, days: float) -> np.ndarray:
     return y
 
 
+def filtered_log_hashrate(history: pd.DataFrame, vol_annual: float, *,
+                          days: int = HASHRATE_FILTER_DAYS) -> tuple[float, float]:
+    """Posterior mean and sd of today's log hashrate (H/s) given the daily block counts.
+
+    A local-level Kalman filter over the trailing ``days``: the state is a random walk with
+    the model's daily variance ``vol_annual^2 / 365``; each day's block-count estimate
+    ``hashrate_ths`` (``D * blocks * 2^32 / 86,400``) observes it with Poisson variance
+    ``1 / blocks`` in logs. The 7-day mean alone carries ~3% count noise plus the drift of
+    the last week, which the simulation would otherwise take as exact.
+    """
+    df = _daily(history).iloc[-days:]
+    y = np.log(df["hashrate_ths"].to_numpy(dtype=float) * H_PER_TH)
+    r = 1.0 / np.maximum(df["blocks"].to_numpy(dtype=float), 1.0)
+    q = vol_annual**2 / DAYS_PER_YEAR
+    m, p = y[0], r[0]
+    for t in range(1, len(y)):
+        p += q
+        gain = p / (p + r[t])
+        m += gain * (y[t] - m)
+        p *= 1.0 - gain
+    return float(m), math.sqrt(p)
+
+
 def target_windows(horizons: Sequence[int]) -> list[tuple[int, int]]:
     """Simulation day windows (day 0 = origin + 1) of the horizons, inclusive."""
     return [(DAYS_PER_MONTH * (h - 1), DAYS_PER_MONTH * h - 1) for h in horizons]
 
 
-def origin_seed(seed: int, origin: dt.date) -> int:
-    """A seed for one origin that depends only on ``(seed, origin)``."""
-    state = np.random.SeedSequence([seed, origin.toordinal()]).generate_state(2, dtype=np.uint64)
+def origin_seed(seed: int, origin: dt.date, stratum: int = 0) -> int:
+    """A seed for one origin (and stratum) that depends only on ``(seed, origin, stratum)``."""
+    state = np.random.SeedSequence([seed, origin.toordinal(), stratum]).generate_state(
+        2, dtype=np.uint64)
     return int(state[0] >> np.uint64(1))
 
 
@@ -337,14 +389,16 @@ class OriginForecast:
 def forecast_origin(history: pd.DataFrame, origin: dt.date, *, horizons: Sequence[int] = (1, 3, 6),
                     paths: int = 2_000, seed: int = 42, vol_window_days: int = 90,
                     vol_model: str = "mean_reverting", naive_window_days: int = 90,
-                    btc_drift_annual: float = 0.0,
-                    epochs: pd.DataFrame | None = None, threads: int | None = None,
+                    btc_drift_annual: float = 0.0, hashrate_state: str = "filtered",
+                    epochs: pd.DataFrame | None = None, threads: int | None = 1,
                     index: pd.DataFrame | None = None) -> OriginForecast:
     """Model and naive predictive samples of the target-window averages at ``origin``.
 
     Reads ``history`` (and ``index``, its :func:`hashprice_history`) only up to ``origin``.
     """
     t0 = time.perf_counter()
+    if hashrate_state not in HASHRATE_STATES:
+        raise InputError("hashrate_state", f"one of {HASHRATE_STATES}, got {hashrate_state!r}")
     df = _daily(history)
     pos = _row_position(df, origin)
     past = df.iloc[:pos + 1]
@@ -357,22 +411,36 @@ def forecast_origin(history: pd.DataFrame, origin: dt.date, *, horizons: Sequenc
     horizons = tuple(int(h) for h in horizons)
     windows = target_windows(horizons)
     n_days = max(e for _, e in windows) + 1
-    seed_o = origin_seed(seed, origin)
-    sim = Simulation(market, params, n_days=n_days, n_paths=paths, seed=seed_o, threads=threads)
     # the feedback state: the EMA of the historical index at the origin, as calibrated
     hp_hist = idx["hashprice_usd_per_ph_day"].to_numpy(dtype=float)
-    sim.init[K.I_HASHPRICE_EMA] = float(kernel_ema(hp_hist, params.hashprice_ema_days)[-1])
-    values = np.empty((sim.n_paths, len(windows), 2))
+    ema = float(kernel_ema(hp_hist, params.hashprice_ema_days)[-1])
+    if hashrate_state == "filtered":
+        log_h, sd_h = filtered_log_hashrate(past, params.hashrate_vol_annual)
+        n_strata = min(HASHRATE_STRATA, max(1, paths // 100))
+    else:
+        log_h, sd_h, n_strata = math.log(market.hashrate_hs), 0.0, 1
+    per = 2 * max(1, -(-paths // (2 * n_strata)))  # even paths per stratum
+    sim = Simulation(market, params, n_days=n_days, n_paths=per, seed=0, threads=threads,
+                     block_pairs=SIM_BLOCK_PAIRS)
+    values = np.empty((per * n_strata, len(windows), 2))
+    for k, z in enumerate(stats.norm.ppf((np.arange(n_strata) + 0.5) / n_strata)):
+        # one run per stratum of the current hashrate's posterior: only the initial state and
+        # the seed change, so the per-day inputs are built once
+        sim.seed = origin_seed(seed, origin, k)
+        sim.init[K.I_LOG_HASHRATE_HS] = log_h + sd_h * z
+        sim.init[K.I_HASHPRICE_EMA] = ema
+        base = k * per
 
-    def keep(pair_start: int, wv: np.ndarray) -> None:
-        rows = slice(2 * pair_start, 2 * pair_start + wv.shape[0])
-        values[rows, :, 0] = wv[:, :, QUANTITY_INDEX["usd"]]
-        values[rows, :, 1] = wv[:, :, QUANTITY_INDEX["btc"]]
+        def keep(pair_start: int, wv: np.ndarray, base=base) -> None:
+            rows = slice(base + 2 * pair_start, base + 2 * pair_start + wv.shape[0])
+            values[rows, :, 0] = wv[:, :, QUANTITY_INDEX["usd"]]
+            values[rows, :, 1] = wv[:, :, QUANTITY_INDEX["btc"]]
 
-    sim.run(windows, on_chunk=keep)
+        sim.run(windows, on_chunk=keep)
+    n_paths = values.shape[0]
     model = {c: np.ascontiguousarray(values[:, :, k].T) for k, c in enumerate(CURRENCIES)}
-    rng = np.random.default_rng([seed, origin.toordinal(), 1])
-    z = rng.standard_normal((sim.n_paths, n_days))
+    rng = np.random.default_rng([seed, origin.toordinal(), NAIVE_STREAM])
+    z = rng.standard_normal((n_paths, n_days))
     walk = np.cumsum(z, axis=1)
     naive, spot = {}, {}
     for c in CURRENCIES:
@@ -454,8 +522,9 @@ class BacktestResult:
 def run_backtest(history: pd.DataFrame, *, horizons: Sequence[int] = (1, 3, 6), paths: int = 2_000,
                  seed: int = 42, start: dt.date = dt.date(2018, 1, 1), end: dt.date | None = None,
                  origins: Sequence[dt.date] | None = None, vol_window_days: int = 90,
-                 vol_model: str = "mean_reverting", naive_window_days: int = 90, btc_drift_annual: float = 0.0,
-                 epochs: pd.DataFrame | None = None, threads: int | None = None,
+                 vol_model: str = "mean_reverting", naive_window_days: int = 90,
+                 btc_drift_annual: float = 0.0, hashrate_state: str = "filtered",
+                 epochs: pd.DataFrame | None = None, threads: int | None = 1,
                  progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Forecast at every origin, then score against the realised index (see module docstring)."""
     horizons = _check_horizons(horizons)
@@ -464,13 +533,18 @@ def run_backtest(history: pd.DataFrame, *, horizons: Sequence[int] = (1, 3, 6), 
     for name, v in (("vol_window_days", vol_window_days), ("naive_window_days", naive_window_days)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 2:
             raise InputError(name, f"must be an integer >= 2, got {v!r}")
+    if vol_model not in VOL_MODELS:
+        raise InputError("vol_model", f"one of {VOL_MODELS}, got {vol_model!r}")
+    if hashrate_state not in HASHRATE_STATES:
+        raise InputError("hashrate_state", f"one of {HASHRATE_STATES}, got {hashrate_state!r}")
     df = _daily(history)
     index = hashprice_history(df)
     if origins is None:
         origins = monthly_origins(df, start=start, end=end, max_horizon=max(horizons))
     origins = list(origins)
     if not origins:
-        raise InputError("start", "no origin has its longest horizon inside the data "
+        raise InputError("start", f"no first-of-month origin in range has {MIN_CALIBRATION_DAYS} days of "
+                                  "history before it and its longest horizon inside the data "
                                   f"(data {df.index[0].date()}..{df.index[-1].date()})")
     t0 = time.perf_counter()
     rows, forecasts = [], []
@@ -478,8 +552,8 @@ def run_backtest(history: pd.DataFrame, *, horizons: Sequence[int] = (1, 3, 6), 
         fc = forecast_origin(df, origin, horizons=horizons, paths=paths, seed=seed,
                              vol_window_days=vol_window_days, vol_model=vol_model,
                              naive_window_days=naive_window_days,
-                             btc_drift_annual=btc_drift_annual, epochs=epochs, threads=threads,
-                             index=index)
+                             btc_drift_annual=btc_drift_annual, hashrate_state=hashrate_state,
+                             epochs=epochs, threads=threads, index=index)
         forecasts.append(fc)
         realised = realised_targets(index, origin, horizons)
         for c in CURRENCIES:
@@ -509,7 +583,7 @@ def run_backtest(history: pd.DataFrame, *, horizons: Sequence[int] = (1, 3, 6), 
     settings = {"horizons_months": list(horizons), "paths": int(forecasts[0].model["usd"].shape[1]),
                 "seed": seed, "origins": len(origins), "first_origin": str(origins[0]),
                 "last_origin": str(origins[-1]), "vol_window_days": vol_window_days,
-                "vol_model": vol_model,
+                "vol_model": vol_model, "hashrate_state": hashrate_state,
                 "naive_window_days": naive_window_days, "btc_drift_annual": btc_drift_annual,
                 "target": "mean daily index over days T+30(h-1)+1..T+30h after origin T",
                 "data": f"{df.index[0].date()}..{df.index[-1].date()}",

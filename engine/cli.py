@@ -125,6 +125,8 @@ def curve(
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG: forwards, band, sample-path fan.")] = None,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
+    shift: Annotated[Path | None, typer.Option(
+        "--shift", help="Hashrate drift shift TOML from calibrate-quotes (market-implied).")] = None,
 ):
     """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) from the Monte Carlo engine."""
     from engine.curve_builder import build_curve
@@ -135,9 +137,10 @@ def curve(
     if plot is not None:
         check_png_path(plot, "plot")
     mkt, mdl = load_market(market), load_model(model)
+    hs = load_shift(shift, mkt)
     with progress_bar("simulating") as update:
         c = build_curve(mkt, mdl, months=months, paths=paths, seed=seed, threads=threads,
-                        n_samples=40 if plot else 0, progress=update)
+                        n_samples=40 if plot else 0, progress=update, hashrate_shift_per_day=hs)
     doc = c.to_dict()
     if out is not None:
         write_table(c.to_frame(), out, doc)
@@ -232,7 +235,7 @@ def _finite_positive(x: float, name: str) -> None:
 @app.command()
 @cli_errors
 def price(
-    portfolio: Annotated[Path, typer.Argument(help="Portfolio TOML of [[trade]] tables.")],
+    portfolio: Annotated[Path, typer.Argument(help="Portfolio TOML of \\[\\[trade]] tables.")],
     paths: PathsOpt = 100_000,
     seed: SeedOpt = 42,
     market: MarketOpt = None,
@@ -240,6 +243,8 @@ def price(
     out: Annotated[Path | None, typer.Option("--out", help="Write trade results: .csv, .json or .parquet.")] = None,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
+    shift: Annotated[Path | None, typer.Option(
+        "--shift", help="Hashrate drift shift TOML from calibrate-quotes (market-implied).")] = None,
 ):
     """Price a portfolio; a trade with bad fields gets its error set while the rest are priced."""
     import pandas as pd
@@ -252,9 +257,10 @@ def price(
         check_table_path(out, "out")
     trades, errors = _load_file(load_portfolio, portfolio, "portfolio")
     mkt, mdl = load_market(market), load_model(model)
+    hs = load_shift(shift, mkt)
     with progress_bar("pricing") as update:
         res = price_trades(trades, mkt, mdl, paths=paths, seed=seed, errors=errors, threads=threads,
-                           progress=update)
+                           progress=update, hashrate_shift_per_day=hs)
     doc = res.to_dict()
     if out is not None:
         write_table(pd.DataFrame(doc["trades"]), out, doc)
@@ -362,9 +368,180 @@ def calibrate(
 
 
 # ---- calibrate-quotes (market-implied) -----------------------------------------------------------
+def load_shift(path: Path | None, mkt: Market):
+    """The ``--shift`` file of ``curve``/``price``: a HashrateShift for the market's as-of date."""
+    if path is None:
+        return None
+    from engine.implied_calibration import HashrateShift
+
+    try:
+        hs = _load_file(HashrateShift.from_toml, path, "shift")
+    except InputError as exc:
+        if exc.field == "shift":
+            raise
+        raise InputError(f"shift.{exc.field}", f"{path}: {exc.reason}") from None
+    if hs.asof != mkt.asof:
+        raise InputError("shift.asof", f"{path} is calibrated as of {hs.asof}, the market is as of {mkt.asof}")
+    return hs
+
+
+@contextmanager
+def _steps_bar(label: str, unit: str):
+    """Like ``progress_bar``, counting ``unit`` instead of paths."""
+    show = sys.stderr.isatty()
+    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total} " + unit),
+                  TimeElapsedColumn(), console=err_console, transient=True, disable=not show) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@app.command("calibrate-quotes")
+@cli_errors
+def calibrate_quotes(
+    quotes: Annotated[Path, typer.Argument(
+        help="Quoted forwards: CSV with columns start,end,hashprice_usd_per_ph_day[,bid,ask,id] "
+             "or TOML \\[\\[quote]] tables with the same keys.")],
+    paths: PathsOpt = 20_000,
+    seed: SeedOpt = 42,
+    market: MarketOpt = None,
+    model: ModelOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write the calibrated shift TOML (for curve --shift and price --shift).")] = None,
+    tol_stderr: Annotated[float, typer.Option(
+        "--tol-stderr", help="Each quote must be repriced within this many model stderrs.")] = 0.1,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = None,
+):
+    """Bootstrap the hashrate market price of risk (a drift shift per tenor) from quoted forwards."""
+    from engine.implied_calibration import bootstrap_hashrate_shift, load_quotes
+
+    if out is not None:
+        if Path(out).suffix.lower() != ".toml":
+            raise InputError("out", f"the shift file is TOML, got {Path(out).suffix or '(none)'!r}")
+        if Path(out).is_dir():
+            raise InputError("out", f"{out} is a directory")
+    mkt, mdl = load_market(market), load_model(model)
+    qs = _load_file(lambda p: load_quotes(p, mkt.asof), quotes, "quotes")
+    with _steps_bar("calibrating", "steps") as update:
+        res = bootstrap_hashrate_shift(mkt, mdl, qs, paths=paths, seed=seed, tol_stderr=tol_stderr,
+                                       threads=threads, progress=update)
+    doc = res.to_dict()
+    doc["out"] = str(out) if out is not None else None
+    if out is not None:
+        res.to_toml(out, header=(
+            f"Hashrate drift shift (market price of risk) bootstrapped from {Path(quotes).name}\n"
+            f"hashprice calibrate-quotes {Path(quotes).name} --paths {paths} --seed {seed}\n"
+            "Use with: hashprice curve --shift FILE, hashprice price PORTFOLIO --shift FILE"))
+    if json_out:
+        print_json(doc)
+        return
+    print_table(f"Market-implied hashrate drift shift as of {res.asof} ({res.paths:,} paths, seed {res.seed})",
+                ["start", "end", "quote", "model", "stderr", "error/stderr", "segment", "shift/day", "shift/year"],
+                [[q["start"], q["end"], q["quote_usd_per_ph_day"], q["model_usd_per_ph_day"],
+                  q["stderr_usd_per_ph_day"], q["error_stderrs"], f"{q['segment_start']}..{q['segment_end']}",
+                  q["shift_per_day"], q["shift_per_year"]] for q in doc["quotes"]])
+    out_console.print(f"USD/PH/day; shift = extra drift of ln(hashrate), flat after {res.shift.end}; "
+                      f"{res.evaluations} simulations in {res.seconds:.1f} s"
+                      + (f"; written to {out}" if out is not None else ""))
 
 
 # ---- backtest ---------------------------------------------------------------------------------
+@contextmanager
+def _origins_bar(label: str):
+    """A progress bar over backtest origins (stderr, terminals only)."""
+    show = sys.stderr.isatty()
+    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total} origins"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
+                  disable=not show) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _parse_horizons(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError("horizons", f"comma-separated whole months, e.g. 1,3,6; got {text!r}") from None
+
+
+@app.command()
+@cli_errors
+def backtest(
+    data: Annotated[Path, typer.Argument(help="Daily network history CSV.")],
+    horizons: Annotated[str, typer.Option("--horizons", help="Months ahead, comma-separated.")] = "1,3,6",
+    paths: PathsOpt = 2_000,
+    seed: SeedOpt = 42,
+    start: Annotated[str, typer.Option("--start", help="First origin: first of a month on/after.")] = "2018-01-01",
+    end: Annotated[str | None, typer.Option("--end", help="Last origin (default: the last fully observed).")] = None,
+    epochs: Annotated[Path | None, typer.Option("--epochs", help="Difficulty epochs CSV (epoch start times).")] = None,
+    vol_window_days: Annotated[int, typer.Option("--vol-window-days", help="Trailing BTC vol window.")] = 90,
+    vol_model: Annotated[str, typer.Option("--vol-model", help="BTC vol: mean_reverting or flat.")] = "mean_reverting",
+    hashrate_state: Annotated[str, typer.Option(
+        "--hashrate-state", help="Initial hashrate: filtered (Kalman posterior) or 7d (7-day mean).")] = "filtered",
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Results: .json (settings, summary, per-origin records), or .csv/.parquet (records).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG: PIT, coverage, CRPS, 1-month fan.")] = None,
+    json_out: JsonOpt = False,
+    threads: Annotated[int, typer.Option("--threads", help="Numba threads per run (small runs: 1 is fastest).")] = 1,
+):
+    """Rolling-origin backtest: coverage, PIT and CRPS of hashprice forecasts against a naive random walk."""
+    from curves.market import parse_date
+    from engine.backtest import plot_backtest, run_backtest
+    from engine.history import load_difficulty_epochs, load_network_history
+    from engine.output import check_png_path, check_table_path, write_table
+
+    if out is not None:
+        check_table_path(out, "out")
+    if plot is not None:
+        check_png_path(plot, "plot")
+    hz = _parse_horizons(horizons)
+    first = parse_date(start, "start")
+    last = parse_date(end, "end") if end else None
+    if threads < 1:
+        raise InputError("threads", f"must be >= 1, got {threads}")
+    for name, p in (("data", data), ("epochs", epochs)):
+        if p is not None and not Path(p).is_file():
+            raise InputError(name, f"{p}: file not found")
+    hist = load_network_history(data)
+    ep = load_difficulty_epochs(epochs) if epochs is not None else None
+    with _origins_bar("backtest") as update:
+        res = run_backtest(hist, horizons=hz, paths=paths, seed=seed, start=first, end=last,
+                           vol_window_days=vol_window_days, vol_model=vol_model,
+                           hashrate_state=hashrate_state, epochs=ep, threads=threads, progress=update)
+    doc = res.to_dict()
+    doc["settings"]["data_file"] = Path(data).name
+    if out is not None:
+        write_table(res.records.astype({"origin": str, "target_start": str, "target_end": str}), out, doc)
+    if plot is not None:
+        plot_backtest(res, plot)
+    if json_out:
+        print_json(doc)
+        return
+    st = doc["settings"]
+    print_table(
+        f"Backtest: {st['origins']} monthly origins {st['first_origin']}..{st['last_origin']} "
+        f"({st['paths']:,} paths, seed {seed}); target: 30-day mean index (USD or BTC per PH/day) h months ahead",
+        ["horizon", "index", "origins", "cov50 model", "cov50 naive", "cov90 model", "cov90 naive",
+         "CRPS model", "CRPS naive", "CRPS ratio", "rel. CRPS ratio", "DM t"],
+        [[f"{r['horizon_months']}m", r["currency"].upper(), r["origins"], r["model_coverage_50"],
+          r["naive_coverage_50"], r["model_coverage_90"], r["naive_coverage_90"], r["model_crps"],
+          r["naive_crps"], r["crps_ratio"], r["crps_rel_ratio"], r["dm_t_stat"]] for r in doc["summary"]],
+    )
+    acc = doc["acceptance"]
+    lo, hi = acc["coverage_90_range"]
+    out_console.print(
+        f"acceptance (model 90% coverage in [{lo:.0%}, {hi:.0%}] and CRPS <= naive at every horizon): "
+        f"{'PASS' if acc['passed'] else 'FAIL'}; naive = driftless random walk in the log index with "
+        f"trailing {st['naive_window_days']}d vol; DM t < 0 favours the model; run time {res.seconds:.1f} s"
+        + (f"; written to {out}" if out is not None else "") + (f"; plot {plot}" if plot is not None else ""))
 
 
 def main() -> None:
