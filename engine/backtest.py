@@ -426,9 +426,8 @@ def forecast_origin(history: pd.DataFrame, origin: dt.date, *, horizons: Sequenc
     for k, z in enumerate(stats.norm.ppf((np.arange(n_strata) + 0.5) / n_strata)):
         # one run per stratum of the current hashrate's posterior: only the initial state and
         # the seed change, so the per-day inputs are built once
-        sim.seed = origin_seed(seed, origin, k)
-        sim.init[K.I_LOG_HASHRATE_HS] = log_h + sd_h * z
-        sim.init[K.I_HASHPRICE_EMA] = ema
+        run_k = sim.restarted(seed=origin_seed(seed, origin, k), hashrate_hs=math.exp(log_h + sd_h * z),
+                              hashprice_ema_usd_per_ph_day=ema)
         base = k * per
 
         def keep(pair_start: int, wv: np.ndarray, base=base) -> None:
@@ -436,7 +435,7 @@ def forecast_origin(history: pd.DataFrame, origin: dt.date, *, horizons: Sequenc
             values[rows, :, 0] = wv[:, :, QUANTITY_INDEX["usd"]]
             values[rows, :, 1] = wv[:, :, QUANTITY_INDEX["btc"]]
 
-        sim.run(windows, on_chunk=keep)
+        run_k.run(windows, on_chunk=keep)
     n_paths = values.shape[0]
     model = {c: np.ascontiguousarray(values[:, :, k].T) for k, c in enumerate(CURRENCIES)}
     rng = np.random.default_rng([seed, origin.toordinal(), NAIVE_STREAM])
