@@ -3,14 +3,16 @@
 For each origin ``T`` (the first day of each month from ``start``), with the data of days
 ``<= T`` only:
 
-1. :func:`market_from_history` builds the network state and a physical BTC market at ``T``;
+1. :func:`engine.historical_market.market_from_history` builds the network state and a
+   physical BTC market at ``T``;
 2. :func:`engine.calibration.calibrate` fits every model parameter on the same data;
 3. the Monte Carlo engine simulates the physical measure and keeps, per path, the average
    daily hashprice (USD/PH/day) and hashvalue (BTC/PH/day) over each target window;
 4. a naive benchmark (a random walk in the log index) makes the same forecasts.
 
 Only then are the realised index averages (:func:`engine.index_history.hashprice_history`)
-looked up and the forecasts scored: PIT, CRPS and the 50% / 90% central intervals.
+looked up and the forecasts scored (:mod:`engine.forecast_scores`): PIT, CRPS and the 50% / 90%
+central intervals.
 
 Definitions
 -----------
@@ -22,33 +24,12 @@ Windows are disjoint, fully after the origin, and the same length at every origi
 **Origins.** First of each month from ``start`` to the last one whose longest-horizon
 window is fully inside the data; every horizon uses the same origins.
 
-**Physical market at T** (:func:`market_from_history`). BTC spot = ``price_usd`` on ``T``;
-USD rate 0 (the forecast is not discounted); BTC drift ``btc_drift_annual`` enters as the
-forward basis, so ``E[S_t] = S_T exp(drift t)``. The default 0 makes BTC a martingale: the
-trailing mean return has a standard error of about vol / sqrt(years) (~70%/year on one
-year of data), far larger than any plausible drift, so estimating it adds noise, not skill.
-BTC vol (``vol_model``): ``"flat"`` is the realised vol of daily log returns over the
-trailing ``vol_window_days`` (jumps included: the engine removes the calibrated jump
-variance from the diffusion, so the total variance is the realised one);
-``"mean_reverting"`` (default) starts the variance there and lets it revert to the
-history's unconditional variance at a speed fitted on the history
-(:func:`btc_vol_term_structure`), passed as the market's vol term structure. Realised BTC
-variance mean-reverts within months (the AR(1) of 30-day log realised variance has
-``phi ~ 0.45``): on the 2018-2025 origins the flat 90-day vol under-states the variance of
-the realised 1/3/6-month log price averages by a factor 1.4/1.9/2.1, the mean-reverting one
-by 1.2/1.2/1.1. Network state: difficulty of the current epoch (from the epoch table when
-given, else reconstructed exactly from the day's mean difficulty, see
-:func:`current_difficulty`), ``height = height_end``, fee per block = the day's fees /
-blocks (about the Luxor 144-block mean), ``hashrate_ehs_7d`` = the 7-day mean of the
-block-count estimate, epoch progress = ``height % 2016 + 1`` blocks at the trailing 7-day
-block rate (or the epoch's first-block timestamp when the epoch table is given).
-
 **Simulation state.** The kernel's hashrate-feedback EMA starts at the EMA of the
 historical index at ``T`` (the state the calibration regressed on), not at the spot index.
 The initial hashrate (``hashrate_state``): the block-count estimate is noisy (Poisson,
 about 3% on a week of blocks) and lags; ``"filtered"`` (default) takes the posterior of a
-local-level Kalman filter (:func:`filtered_log_hashrate`, the model's calibrated hashrate
-vol as the state noise, ``1/blocks`` as the daily observation variance), and the paths
+local-level Kalman filter (:func:`engine.historical_market.filtered_log_hashrate`, the model's
+calibrated hashrate vol as the state noise, ``1/blocks`` as the daily observation variance), and the paths
 are split into ``HASHRATE_STRATA`` equal strata started at the posterior's quantiles
 ``(k + 1/2) / K``, each a separate run of the engine with its own seed. ``"7d"`` starts
 every path at the 7-day mean, as if it were exact; this understates the spread of the
@@ -60,14 +41,15 @@ the standard deviation of daily log changes of the index over the trailing
 ``naive_window_days``; simulated with the same number of paths and averaged over the same
 windows. USD and BTC indices each get their own ``s``.
 
-**Scores** (:func:`score_samples`). From the predictive sample ``x_1..x_n`` and the realised
-``y``: PIT = (#{x < y} + #{x = y}/2) / n; the 50% / 90% central intervals are the sample
-quantiles (linear interpolation) 25-75% and 5-95%; CRPS of the sample's empirical
-distribution ``mean|x - y| - (1/2n^2) sum|x_i - x_j|`` (the double sum by sorting, O(n log n)).
+The physical market at ``T`` is documented in :mod:`engine.historical_market`.
+
+**Summary** (:func:`summarise`). Each forecast is scored by
+:func:`engine.forecast_scores.score_samples` (PIT, CRPS, 50% / 90% interval hits; definitions there).
 CRPS is positively homogeneous, so ``crps_rel`` (CRPS divided by the index at the origin)
 weights the 2018 and 2025 hashprice levels equally. The summary compares the mean CRPS of
-model and naive, with a Diebold-Mariano t statistic on the relative CRPS (HAC, Bartlett
-lags = horizon: forecasts from origins less than ``h`` months apart share shocks).
+model and naive, with a Diebold-Mariano t statistic (:func:`engine.forecast_scores.diebold_mariano`)
+on the relative CRPS (HAC, Bartlett lags = horizon: forecasts from origins less than ``h`` months
+apart share shocks).
 
 **Findings** (``hashprice backtest ../shared/data/btc_network_daily.csv``: 92 origins
 2018-01..2025-08, 2,000 paths, about 6 s on 2 cores). Model 90% coverage 82-90% at every
@@ -80,10 +62,6 @@ feedback drift, calibrated on the preceding boom, kept hashrate growing through 
 2018 capitulation and the 2021 China ban; from 2022 the RMSE (0.08-0.22) is inside the
 model's spread. Propagating the feedback parameters' estimation error (wide on the short
 early histories) and fatter hashrate jumps are the next steps.
-
->>> import numpy as np
->>> round(float(crps_sample(np.array([0.0, 1.0]), 0.0)), 3)  # 0.5 - 0.25
-0.25
 """
 
 from __future__ import annotations
@@ -97,268 +75,38 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import signal, stats
+from scipy import stats
 
-from curves import protocol
 from curves.market import Market
 from curves.toml_io import InputError
-from curves.units import H_PER_EH, H_PER_TH, SECONDS_PER_DAY
 from engine import kernel as K
 from engine.calibration import calibrate
+from engine.forecast_scores import PIT_BINS, QUANTILES, coverage_summary, diebold_mariano, score_samples
+from engine.historical_market import (
+    DAYS_PER_MONTH,
+    VOL_MODELS,
+    _daily,
+    _row_position,
+    filtered_log_hashrate,
+    kernel_ema,
+    market_from_history,
+)
 from engine.index_history import hashprice_history
 from engine.simulation import Simulation
 
-DAYS_PER_MONTH = 30
-DAYS_PER_YEAR = 365.0
 CURRENCIES = ("usd", "btc")
 INDEX_COLUMNS = {"usd": "hashprice_usd_per_ph_day", "btc": "hashvalue_btc_per_ph_day"}
 QUANTITY_INDEX = {"usd": K.Q_HASHPRICE_USD, "btc": K.Q_HASHVALUE_BTC}
 UNITS = {"usd": "USD/PH/day", "btc": "BTC/PH/day"}
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-PIT_BINS = 10
 ACCEPT_COVERAGE_90 = (0.80, 0.97)
 MIN_CALIBRATION_DAYS = 600
-VOL_MODELS = ("mean_reverting", "flat")
 HASHRATE_STATES = ("filtered", "7d")
 HASHRATE_STRATA = 10
-HASHRATE_FILTER_DAYS = 180
 SIM_BLOCK_PAIRS = 32  # small blocks: a stratum's few paths still spread over the threads
 NAIVE_STREAM = 1_000_003  # keeps the naive benchmark's random stream apart from the strata
-VOL_POINT_DAYS = (1, 7, 14, *range(30, 751, 30))
-
-
-# ---- scoring --------------------------------------------------------------------------------
-def crps_sample(samples: np.ndarray, y) -> np.ndarray:
-    """CRPS of the empirical distribution of ``samples`` (last axis) at the outcome ``y``.
-
-    ``E|X - y| - E|X - X'|/2`` with ``X, X'`` drawn independently from the sample (the
-    ``i = j`` pairs included, i.e. the CRPS of the step-function CDF). For sorted ``x``,
-    ``sum_ij |x_i - x_j| = 2 sum_i (2i - n - 1) x_(i)`` (1-based ``i``). Lower is better.
-    """
-    x = np.sort(np.asarray(samples, dtype=float), axis=-1)
-    y = np.asarray(y, dtype=float)
-    n = x.shape[-1]
-    term1 = np.mean(np.abs(x - y[..., None]), axis=-1)
-    w = 2.0 * np.arange(1, n + 1) - n - 1.0
-    term2 = np.sum(w * x, axis=-1) / (n * n)  # = E|X - X'| / 2
-    return term1 - term2
-
-
-def pit_sample(samples: np.ndarray, y) -> np.ndarray:
-    """Probability integral transform: the sample's CDF at ``y``, ties counted half."""
-    x = np.asarray(samples, dtype=float)
-    y = np.asarray(y, dtype=float)[..., None]
-    return (np.sum(x < y, axis=-1) + 0.5 * np.sum(x == y, axis=-1)) / x.shape[-1]
-
-
-def score_samples(samples: np.ndarray, y) -> dict:
-    """Quantiles (:data:`QUANTILES`), mean, PIT, CRPS and interval hits of a predictive sample."""
-    x = np.asarray(samples, dtype=float)
-    y = np.asarray(y, dtype=float)
-    q = np.quantile(x, QUANTILES, axis=-1)
-    return {
-        "mean": x.mean(axis=-1),
-        "quantiles": q,
-        "pit": pit_sample(x, y),
-        "crps": crps_sample(x, y),
-        "in50": (q[1] <= y) & (y <= q[3]),
-        "in90": (q[0] <= y) & (y <= q[4]),
-    }
-
-
-def coverage_summary(pit: np.ndarray, in50: np.ndarray, in90: np.ndarray) -> dict:
-    """Coverage of the 50% / 90% intervals and the PIT histogram (:data:`PIT_BINS` bins)."""
-    counts, _ = np.histogram(np.clip(pit, 0.0, 1.0), bins=PIT_BINS, range=(0.0, 1.0))
-    return {"coverage_50": float(np.mean(in50)), "coverage_90": float(np.mean(in90)),
-            "pit_histogram": [int(c) for c in counts]}
-
-
-def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, lags: int) -> tuple[float, float]:
-    """Mean of ``loss_a - loss_b`` and its t statistic with a Newey-West (Bartlett) variance."""
-    d = np.asarray(loss_a, float) - np.asarray(loss_b, float)
-    n = len(d)
-    m = float(d.mean())
-    e = d - m
-    lrv = float(e @ e) / n
-    for lag in range(1, min(lags, n - 1) + 1):
-        lrv += 2.0 * (1.0 - lag / (lags + 1.0)) * float(e[lag:] @ e[:-lag]) / n
-    se = math.sqrt(max(lrv, 0.0) / n)
-    return m, (m / se if se > 0 else math.nan)
-
-
-# ---- the market at a historical date ----------------------------------------------------------
-def _daily(history: pd.DataFrame) -> pd.DataFrame:
-    df = history.set_index("date") if "date" in history.columns else history
-    return df.set_axis(pd.DatetimeIndex(df.index).normalize())
-
-
-def _row_position(df: pd.DataFrame, asof: dt.date) -> int:
-    ts = pd.Timestamp(asof)
-    pos = df.index.searchsorted(ts, side="left")
-    if pos >= len(df) or df.index[pos] != ts:
-        raise InputError("asof", f"{asof} is not a day of the history")
-    return int(pos)
-
-
-def current_difficulty(df: pd.DataFrame, pos: int) -> float:
-    """Difficulty of the epoch in force at the end of day ``pos``, from days ``<= pos`` only.
-
-    ``difficulty`` is the mean over the day's blocks. When a retarget falls inside the day
-    (the epoch's first block is one of the day's blocks, but not the first), the day mixes
-    ``n_old`` blocks at the previous day's difficulty and ``n_new = height % 2016 + 1``
-    blocks at the new one, so ``D_new = (blocks * D_mean - n_old * D_prev) / n_new``.
-    """
-    row = df.iloc[pos]
-    blocks = int(row["blocks"])
-    d_mean = float(row["difficulty"])
-    if "height_end" not in df.columns or pos == 0:
-        return d_mean
-    n_new = int(row["height_end"]) % protocol.RETARGET_BLOCKS + 1
-    if n_new >= blocks:
-        return d_mean
-    n_old = blocks - n_new
-    d_prev = float(df["difficulty"].iloc[pos - 1])
-    d_new = (blocks * d_mean - n_old * d_prev) / n_new
-    return d_new if d_new > 0 and math.isfinite(d_new) else d_mean
-
-
-def _epoch_seconds(df: pd.DataFrame, pos: int, height: int, epochs: pd.DataFrame | None) -> float:
-    """Seconds from the current epoch's first block to the end of day ``pos``."""
-    first = height - height % protocol.RETARGET_BLOCKS
-    end_of_day = pd.Timestamp(df.index[pos]) + pd.Timedelta(days=1)
-    if epochs is not None:
-        hit = epochs.loc[epochs["height"] == first]
-        if len(hit) and pd.notna(hit["timestamp_utc"].iloc[0]):
-            stamp = pd.Timestamp(hit["timestamp_utc"].iloc[0]).tz_convert(None)
-            secs = (end_of_day - stamp).total_seconds()
-            if 0 <= secs <= 40 * SECONDS_PER_DAY:
-                return float(secs)
-    blocks_done = height % protocol.RETARGET_BLOCKS + 1
-    rate = float(df["blocks"].iloc[max(0, pos - 6):pos + 1].mean())  # blocks per day
-    return max(blocks_done - 0.5, 0.0) / rate * SECONDS_PER_DAY
-
-
-def btc_vol_term_structure(returns: np.ndarray, start_window_days: int = 90,
-                           point_days: Sequence[int] = VOL_POINT_DAYS) -> np.ndarray:
-    """Black vols (annual) at ``point_days`` from a mean-reverting variance forecast.
-
-    ``returns`` are the daily log returns up to the as-of date. The instantaneous variance
-    starts at the trailing ``start_window_days`` realised variance ``v0`` and reverts to the
-    unconditional variance ``vL`` (the mean squared return of all of ``returns``) at the
-    rate ``kappa = -12 ln phi`` per year, ``phi`` the AR(1) coefficient of the log realised
-    variance of consecutive 30-day blocks (ending at the as-of date; clipped to [0.01, 0.99]).
-    The vol to day ``T`` is the root of the average variance
-    ``vL + (v0 - vL) (1 - exp(-kappa T)) / (kappa T)``.
-    """
-    r = np.asarray(returns, dtype=float)
-    r = r[np.isfinite(r)]
-    v0 = float(np.mean(r[-start_window_days:] ** 2))
-    vl = float(np.mean(r**2))
-    n = len(r) // DAYS_PER_MONTH
-    phi = 0.99
-    if n >= 12:
-        blocks = r[len(r) - DAYS_PER_MONTH * n:].reshape(n, DAYS_PER_MONTH)
-        x = np.log(np.maximum(np.mean(blocks**2, axis=1), 1e-12))
-        X = np.column_stack([np.ones(n - 1), x[:-1]])
-        phi = float(np.linalg.lstsq(X, x[1:], rcond=None)[0][1])
-    phi = min(max(phi, 0.01), 0.99)
-    kappa = -math.log(phi) * DAYS_PER_YEAR / DAYS_PER_MONTH
-    t = np.asarray(point_days, dtype=float) / DAYS_PER_YEAR
-    avg = vl + (v0 - vl) * (1.0 - np.exp(-kappa * t)) / (kappa * t)
-    return np.sqrt(avg * DAYS_PER_YEAR)
-
-
-def market_from_history(history: pd.DataFrame, asof: dt.date, *, vol_window_days: int = 90,
-                        vol_model: str = "mean_reverting", btc_drift_annual: float = 0.0,
-                        epochs: pd.DataFrame | None = None) -> Market:
-    """A physical-measure :class:`Market` on a historical day, from rows dated ``<= asof`` only.
-
-    See the module docstring for each field. ``epochs`` (:func:`engine.history.load_difficulty_epochs`)
-    is optional: its difficulty and first-block timestamp of the current epoch replace the
-    reconstructions; only the epoch that has started by ``asof`` is read.
-
-    >>> import pandas as pd
-    >>> days = pd.date_range("2024-01-01", periods=10, name="date")
-    >>> h = pd.DataFrame({"price_usd": 40_000.0 * np.exp(0.02 * (-1.0) ** np.arange(10)),
-    ...     "hashrate_ths": 5e8, "difficulty": 7e13, "fees_btc": 30.0, "subsidy_btc": 900.0,
-    ...     "blocks": 144, "height_end": 823_000 + 144 * np.arange(10)}, index=days)
-    >>> m = market_from_history(h, dt.date(2024, 1, 10), vol_window_days=5, vol_model="flat")
-    >>> round(m.btc_spot_usd), m.difficulty, m.fee_btc_per_block, m.height, m.epoch_blocks_elapsed
-    (39208, 70000000000000.0, 0.20833333333333334, 824296, 1769)
-    """
-    df = _daily(history)
-    asof = pd.Timestamp(asof).date()
-    pos = _row_position(df, asof)
-    df = df.iloc[:pos + 1]  # nothing after asof is read below
-    if isinstance(vol_window_days, bool) or not isinstance(vol_window_days, int) or vol_window_days < 2:
-        raise InputError("vol_window_days", f"must be an integer >= 2, got {vol_window_days!r}")
-    if not (math.isfinite(btc_drift_annual) and abs(btc_drift_annual) <= 1.0):
-        raise InputError("btc_drift_annual", f"must lie in [-1, 1], got {btc_drift_annual!r}")
-    row = df.iloc[pos]
-    if "height_end" not in df.columns:
-        raise InputError("history", "needs a height_end column for the network state")
-    height = int(row["height_end"])
-    if vol_model not in VOL_MODELS:
-        raise InputError("vol_model", f"one of {VOL_MODELS}, got {vol_model!r}")
-    r_all = np.diff(np.log(df["price_usd"].to_numpy(dtype=float)))
-    r = r_all[-vol_window_days:]
-    if len(r) < 2:
-        raise InputError("asof", f"needs at least 3 days of history before {asof}")
-    vol = float(np.std(r, ddof=1) * math.sqrt(DAYS_PER_YEAR))
-    vols: tuple = ()
-    if vol_model == "mean_reverting":
-        vols = tuple({"date": asof + dt.timedelta(days=int(d)), "value": v}
-                     for d, v in zip(VOL_POINT_DAYS, btc_vol_term_structure(r_all, vol_window_days)))
-    difficulty = current_difficulty(df, pos)
-    if epochs is not None:
-        first = height - height % protocol.RETARGET_BLOCKS
-        hit = epochs.loc[epochs["height"] == first, "difficulty"]
-        if len(hit):
-            difficulty = float(hit.iloc[0])
-    hashrate_ehs = float(df["hashrate_ths"].iloc[-7:].mean()) * H_PER_TH / H_PER_EH
-    fee = float(row["fees_btc"]) / float(row["blocks"])
-    return Market(
-        asof=asof, btc_spot_usd=float(row["price_usd"]), difficulty=difficulty, height=height,
-        epoch_seconds_elapsed=_epoch_seconds(df, pos, height, epochs), fee_btc_per_block=fee,
-        hashrate_ehs_7d=hashrate_ehs, usd_rate=0.0, btc_basis_annual=float(btc_drift_annual),
-        btc_vol=vol, btc_vols=vols,
-        provenance=(f"market_from_history at {asof}: physical measure, BTC drift "
-                    f"{btc_drift_annual:g}/y, vol: trailing {vol_window_days}d realised"
-                    + (", mean-reverting to the history's variance" if vols else ", flat")),
-    )
 
 
 # ---- one origin ---------------------------------------------------------------------------------
-def kernel_ema(x: np.ndarray, days: float) -> np.ndarray:
-    """The kernel's feedback EMA: ``e_0 = x_0``, ``e_t = e_{t-1} + (x_t - e_{t-1}) / days``."""
-    w = 1.0 / days
-    y, _ = signal.lfilter([w], [1.0, -(1.0 - w)], x, zi=[(1.0 - w) * x[0]])
-    return y
-
-
-def filtered_log_hashrate(history: pd.DataFrame, vol_annual: float, *,
-                          days: int = HASHRATE_FILTER_DAYS) -> tuple[float, float]:
-    """Posterior mean and sd of today's log hashrate (H/s) given the daily block counts.
-
-    A local-level Kalman filter over the trailing ``days``: the state is a random walk with
-    the model's daily variance ``vol_annual^2 / 365``; each day's block-count estimate
-    ``hashrate_ths`` (``D * blocks * 2^32 / 86,400``) observes it with Poisson variance
-    ``1 / blocks`` in logs. The 7-day mean alone carries ~3% count noise plus the drift of
-    the last week, which the simulation would otherwise take as exact.
-    """
-    df = _daily(history).iloc[-days:]
-    y = np.log(df["hashrate_ths"].to_numpy(dtype=float) * H_PER_TH)
-    r = 1.0 / np.maximum(df["blocks"].to_numpy(dtype=float), 1.0)
-    q = vol_annual**2 / DAYS_PER_YEAR
-    m, p = y[0], r[0]
-    for t in range(1, len(y)):
-        p += q
-        gain = p / (p + r[t])
-        m += gain * (y[t] - m)
-        p *= 1.0 - gain
-    return float(m), math.sqrt(p)
-
-
 def target_windows(horizons: Sequence[int]) -> list[tuple[int, int]]:
     """Simulation day windows (day 0 = origin + 1) of the horizons, inclusive."""
     return [(DAYS_PER_MONTH * (h - 1), DAYS_PER_MONTH * h - 1) for h in horizons]

@@ -372,7 +372,7 @@ def load_shift(path: Path | None, mkt: Market):
     """The ``--shift`` file of ``curve``/``price``: a HashrateShift for the market's as-of date."""
     if path is None:
         return None
-    from engine.implied_calibration import HashrateShift
+    from engine.hashrate_shift import HashrateShift
 
     try:
         hs = _load_file(HashrateShift.from_toml, path, "shift")
@@ -417,7 +417,8 @@ def calibrate_quotes(
     threads: ThreadsOpt = None,
 ):
     """Bootstrap the hashrate market price of risk (a drift shift per tenor) from quoted forwards."""
-    from engine.implied_calibration import bootstrap_hashrate_shift, load_quotes
+    from engine.implied_calibration import bootstrap_hashrate_shift
+    from engine.quotes import load_quotes
 
     if out is not None:
         if Path(out).suffix.lower() != ".toml":

@@ -26,9 +26,7 @@ Every simulation uses the same seed and paths (common random numbers; the RNG is
 counter-based, so the draws do not depend on the horizon either). The map shifts -> forwards is
 then smooth and deterministic, and the result is bit-identical run to run.
 
-Units: the shift is an additive drift of ln(hashrate) per day (the kernel's step); per year is
-365 times that (``DAYS_PER_YEAR``). A shift of +1/year over a year multiplies expected hashrate
-by about e over the model's own growth, and lowers hashprice forwards.
+Units: the shift is an additive drift of ln(hashrate) per day (see :mod:`engine.hashrate_shift`).
 
 >>> import datetime as dt
 >>> from curves.market import Market
@@ -48,287 +46,23 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tomli_w
 from scipy.optimize import brentq
 
-from curves.market import Market, parse_date
-from curves.periods import Period
-from curves.toml_io import InputError, read_toml, write_atomic
+from curves.market import Market
+from curves.toml_io import InputError
 from engine import kernel as K
+from engine.hashrate_shift import SHIFT_UNITS, HashrateShift, ShiftSegment
 from engine.model import ModelParams
+from engine.quotes import HASHPRICE, Quote, parse_quotes
 from engine.simulation import DAYS_PER_YEAR, Simulation
 
-HASHPRICE = "hashprice_usd_per_ph_day"
-QUOTE_COLUMNS = ("start", "end", HASHPRICE)
-OPTIONAL_QUOTE_COLUMNS = ("bid", "ask", "id")
 LAG_DAYS = 14  # difficulty follows hashrate about one retarget epoch later
 MAX_POLISH_STEPS = 20
 POLISH_TOL_STDERR = 1e-6
 JACOBIAN_STEP_PER_YEAR = 1e-3
-SHIFT_UNITS = "additive drift of ln(hashrate) per day; shift_per_year = 365 x shift_per_day"
-
-
-# ---- quotes -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Quote:
-    """A quoted forward: the average daily hashprice index over [start, end], USD/PH/day.
-
-    ``bid``/``ask`` are optional; when given, the quote must lie between them and the fit table
-    says whether the model forward does too.
-    """
-
-    start: dt.date
-    end: dt.date
-    hashprice_usd_per_ph_day: float
-    bid: float | None = None
-    ask: float | None = None
-    quote_id: str | None = None
-
-    @property
-    def period(self) -> Period:
-        return Period(self.start, self.end)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
-
-
-def _price(value, name: str, required: bool) -> float | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InputError(name, "missing")
-        return None
-    if isinstance(value, bool):
-        raise InputError(name, f"not a number: {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InputError(name, f"not a number: {value!r}") from None
-    if not math.isfinite(x) or x <= 0:
-        raise InputError(name, f"must be a finite number > 0, got {value!r}")
-    return x
-
-
-def parse_quotes(records: Sequence[dict], asof: dt.date | None = None) -> list[Quote]:
-    """Validate quote records (dicts with start, end, hashprice_usd_per_ph_day[, bid, ask, id]).
-
-    Errors name the quote and field, e.g. ``quote[2].end``: dates must be ISO dates after
-    ``asof`` (when given), end >= start, prices finite and > 0, quotes sorted and disjoint.
-    """
-    if not records:
-        raise InputError("quote", "no quotes given")
-    quotes: list[Quote] = []
-    for i, rec in enumerate(records):
-        name = f"quote[{i}]"
-        if not isinstance(rec, dict):
-            raise InputError(name, "each quote must be a table")
-        for key in rec:
-            if key not in QUOTE_COLUMNS + OPTIONAL_QUOTE_COLUMNS:
-                raise InputError(f"{name}.{key}", "unknown field; expected "
-                                 + ", ".join(QUOTE_COLUMNS) + " and optionally bid, ask, id")
-        for key in ("start", "end"):
-            if _missing(rec.get(key)):
-                raise InputError(f"{name}.{key}", "missing")
-        start = parse_date(str(rec["start"]).strip() if isinstance(rec["start"], str) else rec["start"],
-                           f"{name}.start")
-        end = parse_date(str(rec["end"]).strip() if isinstance(rec["end"], str) else rec["end"],
-                         f"{name}.end")
-        if end < start:
-            raise InputError(f"{name}.end", f"{end} is before start {start}")
-        if asof is not None and start <= asof:
-            raise InputError(f"{name}.start", f"{start} is not after the as-of date {asof}")
-        price = _price(rec.get(HASHPRICE), f"{name}.{HASHPRICE}", required=True)
-        bid = _price(rec.get("bid"), f"{name}.bid", required=False)
-        ask = _price(rec.get("ask"), f"{name}.ask", required=False)
-        if bid is not None and ask is not None and bid > ask:
-            raise InputError(f"{name}.bid", f"bid {bid} is above ask {ask}")
-        if (bid is not None and price < bid) or (ask is not None and price > ask):
-            raise InputError(f"{name}.{HASHPRICE}", f"{price} lies outside bid/ask [{bid}, {ask}]")
-        qid = None if _missing(rec.get("id")) else str(rec["id"]).strip()
-        if quotes:
-            prev = quotes[-1]
-            if start < prev.start:
-                raise InputError(f"{name}.start", f"quotes must be sorted by date; {start} is before "
-                                 f"quote[{i - 1}] ({prev.start}..{prev.end})")
-            if start <= prev.end:
-                raise InputError(f"{name}.start", f"{start}..{end} overlaps quote[{i - 1}] "
-                                 f"({prev.start}..{prev.end})")
-        quotes.append(Quote(start, end, price, bid, ask, qid))
-    return quotes
-
-
-def load_quotes(path, asof: dt.date | None = None) -> list[Quote]:
-    """Quotes from a CSV (columns start,end,hashprice_usd_per_ph_day[,bid,ask,id]; ``#`` lines are
-    comments) or a TOML file of ``[[quote]]`` tables with the same keys."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".toml":
-        doc = read_toml(p)
-        extra = set(doc) - {"quote"}
-        if extra:
-            raise InputError(sorted(extra)[0], "unknown key; the quotes file holds [[quote]] tables")
-        raw = doc.get("quote", [])
-        if not isinstance(raw, list):
-            raise InputError("quote", "expected [[quote]] tables")
-        return parse_quotes(raw, asof)
-    if suffix != ".csv":
-        raise InputError(str(p), f"unsupported quotes file type {p.suffix or '(none)'!r}; use .csv or .toml")
-    try:
-        df = pd.read_csv(p, dtype=str, comment="#", skipinitialspace=True, keep_default_na=False)
-    except FileNotFoundError:
-        raise InputError(str(p), "file not found") from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(str(p), f"unreadable CSV ({str(exc).splitlines()[0]})") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    for c in QUOTE_COLUMNS:
-        if c not in df.columns:
-            raise InputError(c, f"missing column; the quotes CSV needs {', '.join(QUOTE_COLUMNS)}")
-    return parse_quotes(df.to_dict(orient="records"), asof)
-
-
-# ---- the calibrated shift -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class ShiftSegment:
-    """A constant drift shift of log hashrate over the days [start, end] (inclusive)."""
-
-    start: dt.date
-    end: dt.date
-    shift_per_day: float
-
-    @property
-    def shift_per_year(self) -> float:
-        return self.shift_per_day * DAYS_PER_YEAR
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-
-@dataclass(frozen=True)
-class HashrateShift:
-    """Piecewise-constant hashrate drift shift (the market price of risk) from ``asof + 1``.
-
-    Segments are contiguous; beyond the last one the last shift continues (flat extrapolation).
-    Pass it (or ``per_day(n)``) as ``hashrate_shift_per_day`` to ``Simulation``, ``build_curve``
-    or ``price_trades``.
-    """
-
-    asof: dt.date
-    segments: tuple[ShiftSegment, ...]
-
-    def __post_init__(self):
-        object.__setattr__(self, "segments", tuple(self.segments))
-        if not self.segments:
-            raise InputError("segment", "at least one segment is needed")
-        expect = self.asof + dt.timedelta(days=1)
-        for i, s in enumerate(self.segments):
-            if s.start != expect:
-                raise InputError(f"segment[{i}].start", f"must be {expect} (segments are contiguous from "
-                                 f"the day after the as-of date {self.asof}), got {s.start}")
-            if s.end < s.start:
-                raise InputError(f"segment[{i}].end", f"{s.end} is before start {s.start}")
-            if not math.isfinite(s.shift_per_day):
-                raise InputError(f"segment[{i}].shift_per_day", "must be finite")
-            expect = s.end + dt.timedelta(days=1)
-
-    @property
-    def end(self) -> dt.date:
-        return self.segments[-1].end
-
-    def per_day(self, n_days: int, asof: dt.date | None = None) -> np.ndarray:
-        """The shift for days 0..n_days-1 (day k is asof + k + 1), flat after the last segment."""
-        if asof is not None and asof != self.asof:
-            raise InputError("shift.asof", f"{self.asof} differs from the market's as-of date {asof}")
-        out = np.full(int(n_days), self.segments[-1].shift_per_day)
-        for s in self.segments:
-            a = (s.start - self.asof).days - 1
-            b = (s.end - self.asof).days
-            out[a:min(b, n_days)] = s.shift_per_day
-        return out
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({
-            "start": [s.start for s in self.segments],
-            "end": [s.end for s in self.segments],
-            "days": [s.days for s in self.segments],
-            "shift_per_day": [s.shift_per_day for s in self.segments],
-            "shift_per_year": [s.shift_per_year for s in self.segments],
-        })
-
-    def to_dict(self) -> dict:
-        return {"asof": self.asof, "units": SHIFT_UNITS,
-                "segment": [{"start": s.start, "end": s.end, "shift_per_day": s.shift_per_day,
-                             "shift_per_year": s.shift_per_year} for s in self.segments]}
-
-    @classmethod
-    def from_dict(cls, doc: dict) -> HashrateShift:
-        """Read ``asof`` and ``[[segment]]`` tables; ``shift_per_day`` (or ``shift_per_year``) each."""
-        doc = dict(doc)
-        doc.pop("calibration", None)  # fit report, informational
-        doc.pop("units", None)
-        if "asof" not in doc:
-            raise InputError("asof", "missing")
-        asof = parse_date(doc.pop("asof"), "asof")
-        raw = doc.pop("segment", None)
-        if doc:
-            raise InputError(sorted(doc)[0], "unknown key in the shift file")
-        if not isinstance(raw, list) or not raw:
-            raise InputError("segment", "expected one or more [[segment]] tables")
-        segs = []
-        for i, t in enumerate(raw):
-            name = f"segment[{i}]"
-            if not isinstance(t, dict):
-                raise InputError(name, "each segment must be a table")
-            unknown = set(t) - {"start", "end", "shift_per_day", "shift_per_year"}
-            if unknown:
-                raise InputError(f"{name}.{sorted(unknown)[0]}", "unknown field")
-            for key in ("start", "end"):
-                if key not in t:
-                    raise InputError(f"{name}.{key}", "missing")
-            per_day = _finite(t.get("shift_per_day"), f"{name}.shift_per_day")
-            per_year = _finite(t.get("shift_per_year"), f"{name}.shift_per_year")
-            if per_day is None and per_year is None:
-                raise InputError(f"{name}.shift_per_day", "missing (give shift_per_day or shift_per_year)")
-            if per_day is None:
-                per_day = per_year / DAYS_PER_YEAR
-            elif per_year is not None and abs(per_day * DAYS_PER_YEAR - per_year) > 1e-9 * max(1.0, abs(per_year)):
-                raise InputError(f"{name}.shift_per_year", f"{per_year} disagrees with shift_per_day "
-                                 f"{per_day} x {DAYS_PER_YEAR:g}")
-            segs.append(ShiftSegment(parse_date(t["start"], f"{name}.start"), parse_date(t["end"], f"{name}.end"),
-                                     per_day))
-        return cls(asof, tuple(segs))
-
-    def to_toml(self, path, header: str | None = None, calibration: dict | None = None) -> None:
-        """Write atomically; ``header`` lines become comments, ``calibration`` an info table."""
-        doc = self.to_dict()
-        if calibration:
-            doc["calibration"] = calibration
-        text = tomli_w.dumps(doc)
-        if header:
-            text = "\n".join(("# " + ln).rstrip() for ln in header.strip("\n").splitlines()) + "\n\n" + text
-        write_atomic(path, text.encode())
-
-    @classmethod
-    def from_toml(cls, path) -> HashrateShift:
-        return cls.from_dict(read_toml(path))
-
-    load = from_toml
-
-
-def _finite(value, name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(name, f"must be a finite number, got {value!r}")
-    return float(value)
 
 
 # ---- the bootstrap ------------------------------------------------------------------------------

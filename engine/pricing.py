@@ -69,7 +69,7 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
 
     ``hashrate_shift_per_day`` is the hashrate market price of risk: a per-day array at least as
     long as the simulated days (day 0 = as-of + 1; the excess is ignored) or a
-    ``HashrateShift`` from ``engine.implied_calibration`` (flat after its last segment).
+    ``HashrateShift`` from ``engine.hashrate_shift`` (flat after its last segment).
     """
     results = [TradeResult(e.trade_id, e.type_name, error=e.error) for e in errors]
     live = []

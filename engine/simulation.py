@@ -62,7 +62,7 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
     steps[:, K.S_BTC_DRIFT] = np.diff(np.log(fwd)) - 0.5 * diff_var - compensator
     steps[:, K.S_BTC_VOL] = np.sqrt(diff_var)
     if hashrate_shift_per_day is not None:
-        if hasattr(hashrate_shift_per_day, "per_day"):  # engine.implied_calibration.HashrateShift
+        if hasattr(hashrate_shift_per_day, "per_day"):  # engine.hashrate_shift.HashrateShift
             hashrate_shift_per_day = hashrate_shift_per_day.per_day(n_days, market.asof)
         shift = np.asarray(hashrate_shift_per_day, dtype=float)
         if shift.shape != (n_days,) or not np.all(np.isfinite(shift)):

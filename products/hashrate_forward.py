@@ -14,6 +14,7 @@ E[hashvalue_d * S_d] = E[hashprice_d], so it strikes at the BTC-measure forward 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,14 +78,7 @@ class HashrateForward:
 
     def _slice_terms(self, market: Market) -> tuple[np.ndarray, np.ndarray]:
         """Per slice: weight (sign x size x days x DF at payment) and strike in USD/PH/day."""
-        weights, strikes = [], []
-        for p in self.fixing_periods():
-            weights.append(self.sign * self.size_phs * p.days * market.discount(p.end))
-            if self.currency == "USD":
-                strikes.append(self.strike)
-            else:
-                strikes.append(self.strike * _mean_forward(market, p))
-        return np.array(weights), np.array(strikes)
+        return _cached_slice_terms(self, market)
 
     def pv_usd(self, hashprice_usd_by_slice: np.ndarray, market: Market) -> np.ndarray:
         """PV in USD from slice-average hashprices: expectations ([slices]) or paths ([n, slices])."""
@@ -100,6 +94,19 @@ class HashrateForward:
     def fair_rate(self, expected_hashprice_usd_by_slice: np.ndarray, market: Market) -> float:
         """The zero-PV strike, in the contract currency per PH/day, from a curve's slice forwards."""
         return self.fair_rate_from_pv(float(self.pv_usd(expected_hashprice_usd_by_slice, market)), market)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_slice_terms(trade: HashrateForward, market: Market) -> tuple[np.ndarray, np.ndarray]:
+    """Pricing asks for a trade's terms once per chunk of paths: compute them once."""
+    weights, strikes = [], []
+    for p in trade.fixing_periods():
+        weights.append(trade.sign * trade.size_phs * p.days * market.discount(p.end))
+        strikes.append(trade.strike if trade.currency == "USD" else trade.strike * _mean_forward(market, p))
+    w, k = np.array(weights), np.array(strikes)
+    w.flags.writeable = False
+    k.flags.writeable = False
+    return w, k
 
 
 def _mean_forward(market: Market, p: Period) -> float:

@@ -15,6 +15,8 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from engine import backtest as B
+from engine import forecast_scores as FS
+from engine import historical_market as HM
 from engine.cli import app
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -41,9 +43,9 @@ def crps_normal(mu, sigma, y):
 def test_crps_matches_normal_closed_form(y):
     mu, sigma = 0.4, 1.3
     grid = mu + sigma * stats.norm.ppf((np.arange(200_000) + 0.5) / 200_000)  # a quasi-sample
-    assert B.crps_sample(grid, y) == pytest.approx(crps_normal(mu, sigma, y), rel=2e-4, abs=1e-5)
+    assert FS.crps_sample(grid, y) == pytest.approx(crps_normal(mu, sigma, y), rel=2e-4, abs=1e-5)
     draws = np.random.default_rng(7).normal(mu, sigma, 100_000)  # a random one: MC error only
-    assert B.crps_sample(draws, y) == pytest.approx(crps_normal(mu, sigma, y), rel=2e-2)
+    assert FS.crps_sample(draws, y) == pytest.approx(crps_normal(mu, sigma, y), rel=2e-2)
 
 
 def test_crps_sorting_formula_equals_the_double_sum():
@@ -51,14 +53,14 @@ def test_crps_sorting_formula_equals_the_double_sum():
     x, y = rng.lognormal(size=(4, 301)), rng.lognormal(size=4)
     brute = (np.abs(x - y[:, None]).mean(axis=1)
              - 0.5 * np.abs(x[:, :, None] - x[:, None, :]).mean(axis=(1, 2)))
-    np.testing.assert_allclose(B.crps_sample(x, y), brute, rtol=1e-12)
-    assert B.crps_sample(np.full(10, 2.0), 2.0) == 0.0  # a point forecast that is right
+    np.testing.assert_allclose(FS.crps_sample(x, y), brute, rtol=1e-12)
+    assert FS.crps_sample(np.full(10, 2.0), 2.0) == 0.0  # a point forecast that is right
 
 
 def test_pit_counts_ties_half():
     x = np.array([1.0, 2.0, 2.0, 3.0])
-    assert B.pit_sample(x, 2.0) == pytest.approx(0.5)
-    assert B.pit_sample(x, 0.0) == 0.0 and B.pit_sample(x, 9.0) == 1.0
+    assert FS.pit_sample(x, 2.0) == pytest.approx(0.5)
+    assert FS.pit_sample(x, 0.0) == 0.0 and FS.pit_sample(x, 9.0) == 1.0
 
 
 def test_coverage_and_pit_nominal_when_truth_is_drawn_from_the_forecast():
@@ -67,8 +69,8 @@ def test_coverage_and_pit_nominal_when_truth_is_drawn_from_the_forecast():
     mu, s = rng.normal(3.0, 1.0, n_cases), rng.uniform(0.05, 0.6, n_cases)
     samples = np.exp(mu[:, None] + s[:, None] * rng.standard_normal((n_cases, n_draws)))
     truth = np.exp(mu + s * rng.standard_normal(n_cases))
-    sc = B.score_samples(samples, truth)
-    cov = B.coverage_summary(sc["pit"], sc["in50"], sc["in90"])
+    sc = FS.score_samples(samples, truth)
+    cov = FS.coverage_summary(sc["pit"], sc["in50"], sc["in90"])
     for nominal, key in ((0.5, "coverage_50"), (0.9, "coverage_90")):
         tol = 4 * math.sqrt(nominal * (1 - nominal) / n_cases)  # binomial, 4 sd
         assert abs(cov[key] - nominal) < tol, (key, cov[key])
@@ -77,7 +79,7 @@ def test_coverage_and_pit_nominal_when_truth_is_drawn_from_the_forecast():
     assert stats.chisquare(hist).pvalue > 1e-3  # PIT uniform
     # a forecast half as wide is caught: coverage well below nominal, PIT U-shaped
     narrow = np.exp(mu[:, None] + 0.5 * (np.log(samples) - mu[:, None]))
-    cn = B.score_samples(narrow, truth)
+    cn = FS.score_samples(narrow, truth)
     assert cn["in90"].mean() < 0.7
     h = np.histogram(cn["pit"], bins=10, range=(0, 1))[0]
     assert h[0] + h[-1] > 3 * (h[4] + h[5]) / 2
@@ -86,7 +88,7 @@ def test_coverage_and_pit_nominal_when_truth_is_drawn_from_the_forecast():
 def test_diebold_mariano_sign():
     rng = np.random.default_rng(5)
     a, b = rng.uniform(0, 1, 500), rng.uniform(0.2, 1.2, 500)
-    mean, t = B.diebold_mariano(a, b, lags=3)
+    mean, t = FS.diebold_mariano(a, b, lags=3)
     assert mean == pytest.approx(np.mean(a - b)) and t < -5
 
 
@@ -94,12 +96,12 @@ def test_diebold_mariano_sign():
 def test_vol_term_structure_reverts_to_the_history_variance():
     rng = np.random.default_rng(2)
     calm, wild = 0.02 * rng.standard_normal(900), 0.05 * rng.standard_normal(90)
-    vols = B.btc_vol_term_structure(np.r_[calm, wild], 90)
+    vols = HM.btc_vol_term_structure(np.r_[calm, wild], 90)
     v0 = math.sqrt(np.mean(wild**2) * 365)
     vl = math.sqrt(np.mean(np.r_[calm, wild] ** 2) * 365)
     assert v0 > vols[0] > vols[-1] > vl and np.all(np.diff(vols) < 0)
     assert vols[0] == pytest.approx(v0, rel=0.05)  # one day out: still the recent level
-    flat = B.btc_vol_term_structure(0.03 * rng.standard_normal(2000), 90)
+    flat = HM.btc_vol_term_structure(0.03 * rng.standard_normal(2000), 90)
     assert flat[-1] == pytest.approx(0.03 * math.sqrt(365), rel=0.05)  # 2,000 days of history
     assert flat[0] == pytest.approx(0.03 * math.sqrt(365), rel=0.25)  # 90 days: sampling noise
 
@@ -114,7 +116,7 @@ def test_filtered_hashrate_is_unbiased_with_the_kalman_variance():
         blocks = rng.poisson(lam, len(days)).astype(float)
         hist = pd.DataFrame({"hashrate_ths": difficulty * blocks * 2**32 / 86_400 / 1e12,
                              "blocks": blocks}, index=days)
-        m, sd = B.filtered_log_hashrate(hist, 0.3)
+        m, sd = HM.filtered_log_hashrate(hist, 0.3)
         errors.append((m - math.log(true_h)) / sd)
     q, r = 0.09 / 365, 1 / lam
     p_prior = (q + math.sqrt(q * q + 4 * q * r)) / 2  # steady state of the local-level filter
@@ -140,7 +142,7 @@ def test_market_from_history_matches_the_data(history):
     epochs = load_difficulty_epochs(EPOCHS)
     day = dt.date(2023, 6, 14)
     row = history.loc[pd.Timestamp(day)]
-    m = B.market_from_history(history, day, vol_window_days=90, vol_model="flat")
+    m = HM.market_from_history(history, day, vol_window_days=90, vol_model="flat")
     assert m.asof == day and m.btc_spot_usd == row["price_usd"] and m.height == row["height_end"]
     assert m.fee_btc_per_block == pytest.approx(row["fees_btc"] / row["blocks"], rel=1e-15)
     week = history.loc[pd.Timestamp(day) - pd.Timedelta(days=6):pd.Timestamp(day), "hashrate_ths"]
@@ -151,17 +153,17 @@ def test_market_from_history_matches_the_data(history):
     first = m.height - m.height % 2016
     ep = epochs.set_index("height").loc[first]
     assert m.difficulty == pytest.approx(ep["difficulty"], rel=1e-9)
-    exact = B.market_from_history(history, day, epochs=epochs)
+    exact = HM.market_from_history(history, day, epochs=epochs)
     secs = (pd.Timestamp(day) + pd.Timedelta(days=1) - ep["timestamp_utc"].tz_convert(None)).total_seconds()
     assert exact.epoch_seconds_elapsed == pytest.approx(secs)
     assert m.epoch_seconds_elapsed == pytest.approx(secs, abs=86_400)  # block-rate estimate, ~1 day
     # the reconstructed epoch difficulty is exact on every day with a retarget inside it
-    df = B._daily(history)
+    df = HM._daily(history)
     by_height = epochs.set_index("height")["difficulty"]
     n_new = df["height_end"].to_numpy() % 2016 + 1
     for pos in np.flatnonzero(n_new < df["blocks"].to_numpy())[1:]:
         h = int(df["height_end"].iloc[pos])
-        assert B.current_difficulty(df, pos) == pytest.approx(by_height[h - h % 2016], rel=1e-9)
+        assert HM.current_difficulty(df, pos) == pytest.approx(by_height[h - h % 2016], rel=1e-9)
 
 
 def corrupt_after(history: pd.DataFrame, cutoff: dt.date, path: Path) -> pd.DataFrame:

@@ -22,16 +22,10 @@ from curves.periods import monthly_periods
 from curves.toml_io import InputError
 from engine.cli import app
 from engine.curve_builder import build_curve
-from engine.implied_calibration import (
-    HashrateShift,
-    Quote,
-    ShiftSegment,
-    bootstrap_hashrate_shift,
-    load_quotes,
-    reprice_quotes,
-    segment_ends,
-)
+from engine.hashrate_shift import HashrateShift, ShiftSegment
+from engine.implied_calibration import bootstrap_hashrate_shift, reprice_quotes, segment_ends
 from engine.model import ModelParams
+from engine.quotes import Quote, load_quotes
 from engine.simulation import DAYS_PER_YEAR
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
