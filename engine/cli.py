@@ -56,10 +56,10 @@ def cli_errors(fn):
 
 
 @contextmanager
-def progress_bar(label: str, enabled: bool = True):
+def progress_bar(label: str, unit: str = "paths"):
     """A rich progress bar on stderr (shown on terminals only); yields a (done, total) callback."""
-    show = enabled and sys.stderr.isatty()
-    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} paths"),
+    show = sys.stderr.isatty()
+    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + unit),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
                   disable=not show) as bar:
         task = bar.add_task(label, total=None)
@@ -385,20 +385,6 @@ def load_shift(path: Path | None, mkt: Market):
     return hs
 
 
-@contextmanager
-def _steps_bar(label: str, unit: str):
-    """Like ``progress_bar``, counting ``unit`` instead of paths."""
-    show = sys.stderr.isatty()
-    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total} " + unit),
-                  TimeElapsedColumn(), console=err_console, transient=True, disable=not show) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 @app.command("calibrate-quotes")
 @cli_errors
 def calibrate_quotes(
@@ -427,7 +413,7 @@ def calibrate_quotes(
             raise InputError("out", f"{out} is a directory")
     mkt, mdl = load_market(market), load_model(model)
     qs = _load_file(lambda p: load_quotes(p, mkt.asof), quotes, "quotes")
-    with _steps_bar("calibrating", "steps") as update:
+    with progress_bar("calibrating", "steps") as update:
         res = bootstrap_hashrate_shift(mkt, mdl, qs, paths=paths, seed=seed, tol_stderr=tol_stderr,
                                        threads=threads, progress=update)
     doc = res.to_dict()
@@ -451,21 +437,6 @@ def calibrate_quotes(
 
 
 # ---- backtest ---------------------------------------------------------------------------------
-@contextmanager
-def _origins_bar(label: str):
-    """A progress bar over backtest origins (stderr, terminals only)."""
-    show = sys.stderr.isatty()
-    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total} origins"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
-                  disable=not show) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 def _parse_horizons(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
@@ -513,7 +484,7 @@ def backtest(
             raise InputError(name, f"{p}: file not found")
     hist = load_network_history(data)
     ep = load_difficulty_epochs(epochs) if epochs is not None else None
-    with _origins_bar("backtest") as update:
+    with progress_bar("backtest", "origins") as update:
         res = run_backtest(hist, horizons=hz, paths=paths, seed=seed, start=first, end=last,
                            vol_window_days=vol_window_days, vol_model=vol_model,
                            hashrate_state=hashrate_state, epochs=ep, threads=threads, progress=update)
