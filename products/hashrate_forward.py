@@ -24,7 +24,7 @@ from curves.periods import Period, month_slices
 from curves.toml_io import InputError
 from products.validation import choice, date_range, positive_number
 
-INITIAL_MARGIN_RATE = {"USD": 0.35, "BTC": 0.18}
+INITIAL_MARGIN_PERCENT = {"USD": 35, "BTC": 18}
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class HashrateForward:
     @property
     def initial_margin(self) -> float:
         """35% of notional for USD contracts, 18% for BTC contracts (contract currency)."""
-        return INITIAL_MARGIN_RATE[self.currency] * self.notional
+        return self.notional * INITIAL_MARGIN_PERCENT[self.currency] / 100
 
     def check_market(self, market: Market) -> None:
         if self.start <= market.asof:
