@@ -38,10 +38,6 @@ class PairMoments:
             self.sums += block_sums[blk]
         self.n += n_pairs
 
-    def merge(self, other: "PairMoments") -> None:
-        self.sums += other.sums
-        self.n += other.n
-
     def _moments(self):
         n = self.n
         mx, mc = self.sums[0] / n, self.sums[2] / n

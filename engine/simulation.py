@@ -157,12 +157,6 @@ class SimulationRun:
     def daily_mean(self, column: int) -> np.ndarray:
         return self.daily[:, column] / self.n_pairs
 
-    def daily_stderr(self, column: int, square_column: int) -> np.ndarray:
-        n = self.n_pairs
-        m = self.daily[:, column] / n
-        var = np.maximum(self.daily[:, square_column] / n - m * m, 0.0) * n / max(n - 1, 1)
-        return np.sqrt(var / n)
-
     def daily_hashprice_cv(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-day expected hashprice (USD/PH/day) with the BTC forward as control, and stderr."""
         n = self.n_pairs
