@@ -154,9 +154,6 @@ class SimulationRun:
             return self.window_moments.stderr(self.window_control_mean)[:, q]
         return self.window_moments.stderr()[:, q]
 
-    def daily_mean(self, column: int) -> np.ndarray:
-        return self.daily[:, column] / self.n_pairs
-
     def daily_hashprice_cv(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-day expected hashprice (USD/PH/day) with the BTC forward as control, and stderr."""
         n = self.n_pairs
