@@ -6,6 +6,7 @@ files are written atomically, so a failed run leaves none half-written.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import math
@@ -160,6 +161,10 @@ def curve(
     spot = mkt.spot_hashprice_usd_per_ph_day()
     out_console.print(f"spot index {spot:.2f} USD/PH/day; BTC {mkt.btc_spot_usd:,.0f} USD; "
                       f"difficulty {mkt.difficulty:.4e}")
+    nxt = [f"{mkt.asof + dt.timedelta(days=float(e.start_day_mean)):%Y-%m-%d} "
+           f"{100 * (e.difficulty_mean / mkt.difficulty - 1):+.1f}%" for e in c.epochs.head(3).itertuples()]
+    if nxt:
+        out_console.print("expected retargets (mean date, mean difficulty vs today): " + ", ".join(nxt))
 
 
 # ---- spot -------------------------------------------------------------------------------------
