@@ -103,6 +103,7 @@ from curves.toml_io import write_atomic
 from curves.units import H_PER_TH, SECONDS_PER_DAY, TWO_POW_32
 from engine.index_history import hashprice_history
 from engine.model import ModelParams
+from engine.newey_west import mean_and_stderr
 
 DAYS_PER_YEAR = 365.0
 Z95 = 1.959963984540054
@@ -195,17 +196,6 @@ def _ols_hac(X: np.ndarray, y: np.ndarray, lags: int):
     n, k = X.shape
     cov = xtx_inv @ s @ xtx_inv * n / max(n - k, 1)
     return b, cov, u
-
-
-def _hac_mean(z: np.ndarray, lags: int) -> tuple[float, float]:
-    """Mean and its Newey-West standard error."""
-    n = len(z)
-    m = float(z.mean())
-    d = z - m
-    lrv = float(d @ d) / n
-    for lag in range(1, min(lags, n - 1) + 1):
-        lrv += 2.0 * (1.0 - lag / (lags + 1.0)) * float(d[lag:] @ d[:-lag]) / n
-    return m, math.sqrt(max(lrv, 0.0) / n)
 
 
 def _robust_z(x: np.ndarray) -> np.ndarray:
@@ -575,7 +565,7 @@ def _calibrate_hashrate(df: pd.DataFrame, asof: dt.date, rows: list, diag: dict)
     diag["marginal_cost_decline_unconstrained"] = c_hat
     # vol: remove the count noise, scale the triangular filter to days
     z = u * u * n_obs / max(n_obs - 3, 1) - noise[final_ok]
-    mz, se_mz = _hac_mean(z, 2)
+    mz, se_mz = mean_and_stderr(z, 2)
     var_day = mz / TRIANGLE_VAR_DAYS
     vol = math.sqrt(max(var_day, 0.0) * DAYS_PER_YEAR)
     se_vol = (se_mz / TRIANGLE_VAR_DAYS * DAYS_PER_YEAR) / (2.0 * vol) if vol > 0 else math.nan

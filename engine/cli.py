@@ -35,6 +35,8 @@ ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model parameters
 PathsOpt = Annotated[int, typer.Option("--paths", help="Monte Carlo paths (antithetic pairs).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same numbers.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the machine-readable result to stdout alone.")]
+ShiftOpt = Annotated[Path | None, typer.Option(
+    "--shift", help="Hashrate drift shift TOML from calibrate-quotes (market-implied).")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Numba threads (default: all cores).")]
 
 
@@ -126,8 +128,7 @@ def curve(
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG: forwards, band, sample-path fan.")] = None,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
-    shift: Annotated[Path | None, typer.Option(
-        "--shift", help="Hashrate drift shift TOML from calibrate-quotes (market-implied).")] = None,
+    shift: ShiftOpt = None,
 ):
     """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) from the Monte Carlo engine."""
     from engine.curve_builder import build_curve
@@ -248,8 +249,7 @@ def price(
     out: Annotated[Path | None, typer.Option("--out", help="Write trade results: .csv, .json or .parquet.")] = None,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
-    shift: Annotated[Path | None, typer.Option(
-        "--shift", help="Hashrate drift shift TOML from calibrate-quotes (market-implied).")] = None,
+    shift: ShiftOpt = None,
 ):
     """Price a portfolio; a trade with bad fields gets its error set while the rest are priced."""
     import pandas as pd

@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from engine.newey_west import mean_and_stderr
+
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 PIT_BINS = 10
 
@@ -68,12 +70,5 @@ def coverage_summary(pit: np.ndarray, in50: np.ndarray, in90: np.ndarray) -> dic
 
 def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, lags: int) -> tuple[float, float]:
     """Mean of ``loss_a - loss_b`` and its t statistic with a Newey-West (Bartlett) variance."""
-    d = np.asarray(loss_a, float) - np.asarray(loss_b, float)
-    n = len(d)
-    m = float(d.mean())
-    e = d - m
-    lrv = float(e @ e) / n
-    for lag in range(1, min(lags, n - 1) + 1):
-        lrv += 2.0 * (1.0 - lag / (lags + 1.0)) * float(e[lag:] @ e[:-lag]) / n
-    se = math.sqrt(max(lrv, 0.0) / n)
+    m, se = mean_and_stderr(np.asarray(loss_a, float) - np.asarray(loss_b, float), lags)
     return m, (m / se if se > 0 else math.nan)
