@@ -2,5 +2,3 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".numba_cache"))
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
