@@ -123,9 +123,8 @@ class ModelParams:
         params.validate()
         return params
 
-    def save(self, path, header: dict | None = None) -> None:
-        table = self.to_dict()
-        write_toml(path, table)
+    def save(self, path) -> None:
+        write_toml(path, self.to_dict())
 
     @classmethod
     def load(cls, path) -> ModelParams:
