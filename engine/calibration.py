@@ -79,8 +79,7 @@ clipping if needed.
 
 Usage (the shipped ``engine/data/default_model.toml`` was made this way)::
 
-    python -m engine.calibration ../shared/data/btc_network_daily.csv --asof 2026-01-31 \
-        --out engine/data/default_model.toml
+    hashprice calibrate btc_network_daily.csv --asof 2026-01-31 --out engine/data/default_model.toml
 
     res = calibrate(load_network_history(path), asof=dt.date(2026, 1, 31))
     res.params, res.table, res.to_toml("model.toml")
@@ -88,11 +87,9 @@ Usage (the shipped ``engine/data/default_model.toml`` was made this way)::
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -752,29 +749,3 @@ def default_header(result: CalibrationResult, command: str) -> str:
         "Method: engine.calibration (module docstring); estimates, standard errors and 95% CIs\n"
         "are in the [calibration] table, which ModelParams.load ignores."
     )
-
-
-def main(argv=None) -> None:
-    """``python -m engine.calibration HISTORY.csv --asof 2026-01-31 --out model.toml``."""
-    from engine.history import load_network_history
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("history")
-    ap.add_argument("--asof", default=None)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--fee-window-days", type=int, default=365, help="0: the whole history")
-    args = ap.parse_args(argv)
-    hist = load_network_history(args.history)
-    asof = dt.date.fromisoformat(args.asof) if args.asof else None
-    res = calibrate(hist, asof, fee_window_days=args.fee_window_days or None,
-                    source=Path(args.history).name)
-    cmd = " ".join(["python -m engine.calibration", args.history]
-                   + (["--asof", args.asof] if args.asof else [])
-                   + ["--fee-window-days", str(args.fee_window_days), "--out", args.out])
-    res.to_toml(args.out, header=default_header(res, cmd))
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(res.table.drop(columns=["method"]).to_string(index=False))
-
-
-if __name__ == "__main__":
-    main()
