@@ -51,7 +51,7 @@ model and naive, with a Diebold-Mariano t statistic (:func:`engine.forecast_scor
 on the relative CRPS (HAC, Bartlett lags = horizon: forecasts from origins less than ``h`` months
 apart share shocks).
 
-**Findings** (``hashprice backtest ../shared/data/btc_network_daily.csv``: 92 origins
+**Findings** (``hashprice backtest btc_network_daily.csv``: 92 origins
 2018-01..2025-08, 2,000 paths, about 6 s on 2 cores). Model 90% coverage 82-90% at every
 horizon in both units; mean CRPS 0.49-0.65 of the naive benchmark's in BTC, 0.59-0.84 in
 USD. Left over: the USD forecasts are low in median by 0.10 (3 months) and 0.24 (6 months)
