@@ -23,6 +23,7 @@ from curves.units import H_PER_EH
 
 DAY_COUNT = ql.Actual365Fixed()
 DEFAULT_MARKET_RESOURCE = "default_market.toml"
+MAX_HORIZON_DAYS = 20_000  # about 55 years of daily steps
 
 
 def to_ql_date(d: dt.date) -> ql.Date:

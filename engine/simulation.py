@@ -1,6 +1,6 @@
 """The simulation driver: market + model -> per-day kernel inputs -> chunks of pairs -> fixings.
 
->>> from curves.market import Market
+>>> from curves.market import MAX_HORIZON_DAYS, Market
 >>> from engine.model import ModelParams
 >>> sim = Simulation(Market.default(), ModelParams.default(), n_days=40, n_paths=2_000, seed=1)
 >>> run = sim.run(windows=[(0, 27)])
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from curves.market import Market
+from curves.market import MAX_HORIZON_DAYS, Market
 from curves.toml_io import InputError
 from engine import kernel as K
 from engine import rng
@@ -184,8 +184,8 @@ class Simulation:
                  seed: int = 42, block_pairs: int = 256, chunk_paths: int = 65_536,
                  n_samples: int = 0, threads: int | None = None,
                  hashrate_shift_per_day: np.ndarray | None = None):
-        if isinstance(n_days, bool) or not isinstance(n_days, int) or not 1 <= n_days <= 20_000:
-            raise InputError("n_days", f"must be an integer in 1..20000, got {n_days!r}")
+        if isinstance(n_days, bool) or not isinstance(n_days, int) or not 1 <= n_days <= MAX_HORIZON_DAYS:
+            raise InputError("n_days", f"must be an integer in 1..{MAX_HORIZON_DAYS}, got {n_days!r}")
         if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 2:
             raise InputError("paths", f"must be an integer >= 2, got {n_paths!r}")
         if n_paths > 2 * 2**31:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curves.market import Market
+from curves.market import MAX_HORIZON_DAYS, Market
 from curves.periods import Period, month_slices
 from curves.toml_io import InputError
 from products.validation import choice, date_range, positive_number
@@ -71,6 +71,8 @@ class HashrateForward:
     def check_market(self, market: Market) -> None:
         if self.start <= market.asof:
             raise InputError("start", f"{self.start} is not after the as-of date {market.asof}")
+        if (self.end - market.asof).days > MAX_HORIZON_DAYS:
+            raise InputError("end", f"{self.end} is more than {MAX_HORIZON_DAYS:,} days after the as-of date")
 
     def fixing_periods(self) -> list[Period]:
         """The fixings this trade needs: average daily hashprice over each monthly slice."""

@@ -321,6 +321,7 @@ def _bad_trades():
         "missing-field": (missing, "size_phs"),
         "unknown-field": ({**base, "notional": 5.0}, "notional"),
         "end-before-start": ({**base, "end": dt.date(2026, 2, 15)}, "end"),
+        "end-beyond-horizon": ({**base, "end": dt.date(2099, 3, 31)}, "end"),
         "currency": ({**base, "currency": "EUR"}, "currency"),
         "duplicate-id": ({**base, "id": "good"}, "id"),
     }
