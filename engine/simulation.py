@@ -192,6 +192,8 @@ class Simulation:
             raise InputError("paths", "at most 2^32 paths")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise InputError("seed", f"must be an integer in [0, 2^63), got {seed!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InputError("threads", f"must be a positive integer, got {threads!r}")
         if block_pairs < 1 or chunk_paths < 2:
             raise InputError("chunk_paths", "block and chunk sizes must be positive")
         self.market, self.model = market, model
