@@ -45,7 +45,8 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
     """Per-day inputs (n_days x N_STEP_INPUTS), scalar parameters and the initial state.
 
     BTC: drift_k = ln(F_k / F_{k-1}) - var_k / 2 - ln(1 + p (e^{mu + s^2/2} - 1)), so E[S_k] = F_k
-    exactly; var_k is the market's forward implied variance for day k less the jump variance.
+    exactly; var_k is the market's forward implied variance for day k less the jump variance,
+    floored at 5% of the implied variance (jumps richer than the implied vol then add variance).
     """
     model.validate()
     dates = [market.asof + dt.timedelta(days=k + 1) for k in range(n_days)]

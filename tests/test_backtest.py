@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from real_data import DAILY_CSV as DAILY
+from real_data import EPOCHS_CSV as EPOCHS
+from real_data import needs_data
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -19,10 +22,6 @@ from engine import forecast_scores as FS
 from engine import historical_market as HM
 from engine.cli import app
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DAILY = SHARED_DATA / "btc_network_daily.csv"
-EPOCHS = SHARED_DATA / "btc_difficulty_epochs.csv"
-needs_data = pytest.mark.skipif(not DAILY.is_file(), reason="../shared/data not present")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -4,11 +4,11 @@ import datetime as dt
 import math
 import time
 from dataclasses import fields
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from real_data import DAILY_CSV, needs_data
 
 from curves import protocol
 from curves.market import Market
@@ -23,9 +23,6 @@ from engine.calibration import (
 from engine.model import ModelParams
 from engine.simulation import Simulation
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DAILY_CSV = DATA_DIR / "btc_network_daily.csv"
-needs_data = pytest.mark.skipif(not DAILY_CSV.is_file(), reason="shared/data not present")
 PARAM_NAMES = [f.name for f in fields(ModelParams)
                if f.name not in ("provenance", "marginal_cost_reference_date")]
 

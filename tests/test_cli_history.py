@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from real_data import DAILY_CSV as DAILY
+from real_data import EPOCHS_CSV as EPOCHS
+from real_data import needs_data
 from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.model import ModelParams
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DAILY = SHARED_DATA / "btc_network_daily.csv"
-EPOCHS = SHARED_DATA / "btc_difficulty_epochs.csv"
-needs_data = pytest.mark.skipif(not DAILY.exists(), reason="shared/data not present")
 runner = CliRunner()
 
 

@@ -153,10 +153,7 @@ def test_stderr_shrinks_as_one_over_sqrt_n():
     assert ses[0] / ses[1] == pytest.approx(2.0, rel=0.15)
 
 
-def test_control_variate_never_hurts_and_removes_btc_noise():
-    run = Simulation(Market.default(), ModelParams.default(), n_days=120, n_paths=4_000, seed=2).run([(90, 119)])
-    plain = run.window_moments.stderr()[0, K.Q_HASHPRICE_USD]
-    assert run.window_stderr("hashprice_usd_per_ph_day")[0] <= plain
+def test_control_variate_removes_btc_noise():
     # frozen network: hashprice = hashvalue x BTC exactly, so the control removes all the noise
     m = quiet_market(height=934_546, hashrate_multiple=0.1, seconds_elapsed=0.0, btc_vol=0.6)
     run = Simulation(m, frozen_model(m.fee_btc_per_block), n_days=30, n_paths=4_000, seed=2).run([(0, 29)])

@@ -1,10 +1,10 @@
 """Network-history loader, hashprice index, hash ribbons and epoch changes."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from real_data import DAILY_CSV, EPOCHS_CSV, needs_data
 
 from curves.protocol import hashvalue_btc_per_ph_day, hashvalue_btc_per_ph_day_array
 from engine.history import (
@@ -20,13 +20,6 @@ from engine.index_history import (
     hashprice_history,
     plot_history,
     ribbon_signals,
-)
-
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DAILY_CSV = DATA_DIR / "btc_network_daily.csv"
-EPOCHS_CSV = DATA_DIR / "btc_difficulty_epochs.csv"
-needs_data = pytest.mark.skipif(
-    not (DAILY_CSV.is_file() and EPOCHS_CSV.is_file()), reason="shared/data not present"
 )
 
 HEADER = "date,price_usd,hashrate_ths,difficulty,fees_btc,subsidy_btc,blocks,height_end"
