@@ -153,6 +153,10 @@ def _simulate_chunk(gen, n, steps, par, init, cp_days, out_cps):
     lg = np.empty((3, m))  # log BTC, log hashrate, fee deviation x
     lg[0] = init[K.I_LOG_BTC]
     lg[1] = init[K.I_LOG_HASHRATE_HS]
+    if init[K.I_LOG_HASHRATE_SD] > 0:  # today's hashrate drawn per pair, +/- (antithetic)
+        z0 = gen.standard_normal(n) * init[K.I_LOG_HASHRATE_SD]
+        lg[1, :n] += z0
+        lg[1, n:] -= z0
     lg[2] = init[K.I_LOG_FEE] - par[K.P_F_LEVEL]
     ex = np.empty((3, m))  # BTC, hashrate, e^x
     btc, hashrate, fee_e = ex[0], ex[1], ex[2]

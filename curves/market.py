@@ -24,6 +24,7 @@ from curves.units import H_PER_EH
 DAY_COUNT = ql.Actual365Fixed()
 DEFAULT_MARKET_RESOURCE = "default_market.toml"
 MAX_HORIZON_DAYS = 20_000  # about 55 years of daily steps
+MAX_HASHRATE_LOG_SD = 0.5
 
 
 def to_ql_date(d: dt.date) -> ql.Date:
@@ -96,6 +97,13 @@ class Market:
 
     The BTC forward is F(t) = spot * exp(basis * t) for a flat basis, or interpolated from
     ``btc_futures_usd`` points (log-linear in price). Vols are Black implied vols by date.
+
+    Network hashrate is an estimate, not an observation: ``hashrate_ehs`` is the filtered
+    persistent level today (EH/s) and ``hashrate_log_sd`` its posterior standard deviation in
+    logs; each simulated path starts from a draw of that posterior (0 starts every path at the
+    level). ``hashprice_ema_usd_per_ph_day`` is the trailing average of the daily index that
+    the hashrate feedback starts from (absent: today's spot index). See
+    :mod:`engine.hashrate_filter` for how the snapshot's values are made.
     """
 
     asof: dt.date
@@ -104,7 +112,9 @@ class Market:
     height: int
     epoch_seconds_elapsed: float
     fee_btc_per_block: float
-    hashrate_ehs_7d: float
+    hashrate_ehs: float
+    hashrate_log_sd: float = 0.0
+    hashprice_ema_usd_per_ph_day: float | None = None
     usd_rate: float = 0.04
     btc_basis_annual: float = 0.05
     btc_vol: float = 0.45
@@ -117,10 +127,16 @@ class Market:
     def __post_init__(self):
         a = parse_date(self.asof, "asof")
         object.__setattr__(self, "asof", a)
-        for name in ("btc_spot_usd", "difficulty", "hashrate_ehs_7d", "btc_vol"):
+        for name in ("btc_spot_usd", "difficulty", "hashrate_ehs", "btc_vol"):
             object.__setattr__(self, name, _positive(getattr(self, name), name))
-        for name in ("epoch_seconds_elapsed", "fee_btc_per_block"):
+        for name in ("epoch_seconds_elapsed", "fee_btc_per_block", "hashrate_log_sd"):
             object.__setattr__(self, name, _positive(getattr(self, name), name, allow_zero=True))
+        if self.hashrate_log_sd > MAX_HASHRATE_LOG_SD:
+            raise InputError("hashrate_log_sd", f"must be at most {MAX_HASHRATE_LOG_SD} (a 1-sigma "
+                             f"factor of {math.exp(MAX_HASHRATE_LOG_SD):.2f}), got {self.hashrate_log_sd!r}")
+        if self.hashprice_ema_usd_per_ph_day is not None:
+            name = "hashprice_ema_usd_per_ph_day"
+            object.__setattr__(self, name, _positive(getattr(self, name), name))
         for name in ("usd_rate", "btc_basis_annual"):
             x = _number(getattr(self, name), name)
             if not math.isfinite(x) or abs(x) > 1.0:
@@ -145,7 +161,15 @@ class Market:
 
     @property
     def hashrate_hs(self) -> float:
-        return self.hashrate_ehs_7d * H_PER_EH
+        """Today's persistent network hashrate (H/s): the filtered level, see ``hashrate_ehs``."""
+        return self.hashrate_ehs * H_PER_EH
+
+    def feedback_hashprice_usd_per_ph_day(self) -> float:
+        """Where the hashrate feedback's hashprice average starts: its trailing value when the
+        snapshot has one, else today's spot index."""
+        if self.hashprice_ema_usd_per_ph_day is not None:
+            return self.hashprice_ema_usd_per_ph_day
+        return self.spot_hashprice_usd_per_ph_day()
 
     def spot_hashvalue_btc_per_ph_day(self) -> float:
         return protocol.hashvalue_btc_per_ph_day(self.difficulty, self.subsidy_btc, self.fee_btc_per_block)
@@ -229,6 +253,8 @@ class Market:
                 v = [{"date": p.date, "value": p.value} for p in v]
                 if not v:
                     continue
+            if v is None:
+                continue
             out[f.name] = v
         return out
 

@@ -26,14 +26,10 @@ window is fully inside the data; every horizon uses the same origins.
 
 **Simulation state.** The kernel's hashrate-feedback EMA starts at the EMA of the
 historical index at ``T`` (the state the calibration regressed on), not at the spot index.
-The initial hashrate (``hashrate_state``): the block-count estimate is noisy (Poisson,
-about 3% on a week of blocks) and lags; ``"filtered"`` (default) takes the posterior of a
-local-level Kalman filter (:func:`engine.historical_market.filtered_log_hashrate`, the model's
-calibrated hashrate vol as the state noise, ``1/blocks`` as the daily observation variance), and the paths
-are split into ``HASHRATE_STRATA`` equal strata started at the posterior's quantiles
-``(k + 1/2) / K``, each a separate run of the engine with its own seed. ``"7d"`` starts
-every path at the 7-day mean, as if it were exact; this understates the spread of the
-next retargets: 1-month BTC-index 90% coverage 79% instead of 88%.
+The initial hashrate (``hashrate_state``): ``"filtered"`` (default) is the market's
+filtered level and posterior sd (:mod:`engine.hashrate_filter`), each path drawing its own
+start; ``"7d"`` starts every path at the raw 7-day mean of the block-count estimate, as if
+it were exact (the state before the filter, kept for comparison).
 
 **Naive benchmark.** ``ln I_{T+k} = ln I_T + s sqrt(k) Z``: a driftless random walk in the
 log daily index, centred on today's log index (so its median is today's index), with ``s``
@@ -68,17 +64,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from curves.market import Market
 from curves.toml_io import InputError
+from curves.units import H_PER_EH, H_PER_TH
 from engine import kernel as K
 from engine.calibration import calibrate
 from engine.forecast_scores import PIT_BINS, QUANTILES, coverage_summary, diebold_mariano, score_samples
@@ -87,8 +82,6 @@ from engine.historical_market import (
     VOL_MODELS,
     _daily,
     _row_position,
-    filtered_log_hashrate,
-    kernel_ema,
     market_from_history,
 )
 from engine.index_history import hashprice_history
@@ -101,9 +94,8 @@ UNITS = {"usd": "USD/PH/day", "btc": "BTC/PH/day"}
 ACCEPT_COVERAGE_90 = (0.80, 0.97)
 MIN_CALIBRATION_DAYS = 600
 HASHRATE_STATES = ("filtered", "7d")
-HASHRATE_STRATA = 10
-SIM_BLOCK_PAIRS = 32  # small blocks: a stratum's few paths still spread over the threads
-NAIVE_STREAM = 1_000_003  # keeps the naive benchmark's random stream apart from the strata
+SIM_BLOCK_PAIRS = 32  # small blocks: a few thousand paths still spread over the threads
+NAIVE_STREAM = 1_000_003  # keeps the naive benchmark's random stream apart from the model's
 
 
 # ---- one origin ---------------------------------------------------------------------------------
@@ -153,37 +145,27 @@ def forecast_origin(history: pd.DataFrame, origin: dt.date, *, horizons: Sequenc
     if epochs is not None:
         epochs = epochs.loc[epochs["height"] <= int(past["height_end"].iloc[-1])]
     idx = hashprice_history(past) if index is None else index.iloc[:pos + 1]
-    market = market_from_history(past, origin, vol_window_days=vol_window_days, vol_model=vol_model,
-                                 btc_drift_annual=btc_drift_annual, epochs=epochs)
     params = calibrate(past, origin).params
+    market = market_from_history(past, origin, vol_window_days=vol_window_days, vol_model=vol_model,
+                                 btc_drift_annual=btc_drift_annual, epochs=epochs, index=idx,
+                                 hashrate_vol_annual=params.hashrate_vol_annual,
+                                 ema_days=params.hashprice_ema_days)
+    if hashrate_state == "7d":  # the raw 7-day mean of the block-count estimate, taken as exact
+        raw = float(past["hashrate_ths"].iloc[-7:].mean()) * H_PER_TH / H_PER_EH
+        market = market.with_(hashrate_ehs=raw, hashrate_log_sd=0.0)
     horizons = tuple(int(h) for h in horizons)
     windows = target_windows(horizons)
     n_days = max(e for _, e in windows) + 1
-    # the feedback state: the EMA of the historical index at the origin, as calibrated
-    hp_hist = idx["hashprice_usd_per_ph_day"].to_numpy(dtype=float)
-    ema = float(kernel_ema(hp_hist, params.hashprice_ema_days)[-1])
-    if hashrate_state == "filtered":
-        log_h, sd_h = filtered_log_hashrate(past, params.hashrate_vol_annual)
-        n_strata = min(HASHRATE_STRATA, max(1, paths // 100))
-    else:
-        log_h, sd_h, n_strata = math.log(market.hashrate_hs), 0.0, 1
-    per = 2 * max(1, -(-paths // (2 * n_strata)))  # even paths per stratum
-    sim = Simulation(market, params, n_days=n_days, n_paths=per, seed=0, threads=threads,
-                     block_pairs=SIM_BLOCK_PAIRS)
-    values = np.empty((per * n_strata, len(windows), 2))
-    for k, z in enumerate(stats.norm.ppf((np.arange(n_strata) + 0.5) / n_strata)):
-        # one run per stratum of the current hashrate's posterior: only the initial state and
-        # the seed change, so the per-day inputs are built once
-        run_k = sim.restarted(seed=origin_seed(seed, origin, k), hashrate_hs=math.exp(log_h + sd_h * z),
-                              hashprice_ema_usd_per_ph_day=ema)
-        base = k * per
+    sim = Simulation(market, params, n_days=n_days, n_paths=paths, seed=origin_seed(seed, origin),
+                     threads=threads, block_pairs=SIM_BLOCK_PAIRS)
+    values = np.empty((sim.n_paths, len(windows), 2))
 
-        def keep(pair_start: int, wv: np.ndarray, base=base) -> None:
-            rows = slice(base + 2 * pair_start, base + 2 * pair_start + wv.shape[0])
-            values[rows, :, 0] = wv[:, :, QUANTITY_INDEX["usd"]]
-            values[rows, :, 1] = wv[:, :, QUANTITY_INDEX["btc"]]
+    def keep(pair_start: int, wv: np.ndarray) -> None:
+        rows = slice(2 * pair_start, 2 * pair_start + wv.shape[0])
+        values[rows, :, 0] = wv[:, :, QUANTITY_INDEX["usd"]]
+        values[rows, :, 1] = wv[:, :, QUANTITY_INDEX["btc"]]
 
-        run_k.run(windows, on_chunk=keep)
+    sim.run(windows, on_chunk=keep)
     n_paths = values.shape[0]
     model = {c: np.ascontiguousarray(values[:, :, k].T) for k, c in enumerate(CURRENCIES)}
     rng = np.random.default_rng([seed, origin.toordinal(), NAIVE_STREAM])

@@ -1,9 +1,9 @@
 """The physical market and network state on a past day, from the history up to that day only.
 
-The backtest (:mod:`engine.backtest`) starts its forecasts at each origin ``T`` from these: the
-physical market (:func:`market_from_history`), the posterior of the current hashrate
-(:func:`filtered_log_hashrate`) and the kernel's feedback EMA of the historical index
-(:func:`kernel_ema`). Nothing dated after ``T`` is read.
+The backtest (:mod:`engine.backtest`) starts its forecasts at each origin ``T`` from the
+physical market (:func:`market_from_history`), which carries the posterior of the current
+hashrate and the kernel's feedback EMA of the historical index (:func:`kernel_ema`).
+Nothing dated after ``T`` is read.
 
 **Physical market at T** (:func:`market_from_history`). BTC spot = ``price_usd`` on ``T``;
 USD rate 0 (the forecast is not discounted); BTC drift ``btc_drift_annual`` enters as the
@@ -22,8 +22,10 @@ the realised 1/3/6-month log price averages by a factor 1.4/1.9/2.1, the mean-re
 by 1.2/1.2/1.1. Network state: difficulty of the current epoch (from the epoch table when
 given, else reconstructed exactly from the day's mean difficulty, see
 :func:`current_difficulty`), ``height = height_end``, fee per block = the day's fees /
-blocks (about the Luxor 144-block mean), ``hashrate_ehs_7d`` = the 7-day mean of the
-block-count estimate, epoch progress = ``height % 2016 + 1`` blocks at the trailing 7-day
+blocks (about the Luxor 144-block mean), ``hashrate_ehs`` and ``hashrate_log_sd`` = the
+level and posterior sd of :func:`engine.hashrate_filter.filter_hashrate` on the trailing
+block counts, ``hashprice_ema_usd_per_ph_day`` = the kernel's EMA of the historical index
+(the feedback state the calibration regressed on), epoch progress = ``height % 2016 + 1`` blocks at the trailing 7-day
 block rate (or the epoch's first-block timestamp when the epoch table is given).
 """
 
@@ -40,12 +42,13 @@ from scipy import signal
 from curves import protocol
 from curves.market import Market
 from curves.toml_io import InputError
-from curves.units import H_PER_EH, H_PER_TH, SECONDS_PER_DAY
+from curves.units import H_PER_TH, SECONDS_PER_DAY
+from engine.hashrate_filter import MIN_FILTER_DAYS, filter_hashrate
+from engine.index_history import hashprice_history
 
 DAYS_PER_MONTH = 30
 DAYS_PER_YEAR = 365.0
 VOL_MODELS = ("mean_reverting", "flat")
-HASHRATE_FILTER_DAYS = 180
 VOL_POINT_DAYS = (1, 7, 14, *range(30, 751, 30))
 
 
@@ -132,21 +135,27 @@ def btc_vol_term_structure(returns: np.ndarray, start_window_days: int = 90,
 
 def market_from_history(history: pd.DataFrame, asof: dt.date, *, vol_window_days: int = 90,
                         vol_model: str = "mean_reverting", btc_drift_annual: float = 0.0,
-                        epochs: pd.DataFrame | None = None) -> Market:
+                        epochs: pd.DataFrame | None = None, hashrate_vol_annual: float = 0.28,
+                        ema_days: float = 30.0, index: pd.DataFrame | None = None) -> Market:
     """A physical-measure :class:`Market` on a historical day, from rows dated ``<= asof`` only.
 
     See the module docstring for each field. ``epochs`` (:func:`engine.history.load_difficulty_epochs`)
     is optional: its difficulty and first-block timestamp of the current epoch replace the
     reconstructions; only the epoch that has started by ``asof`` is read.
+    ``hashrate_vol_annual`` (the hashrate filter's level noise) and ``ema_days`` (the feedback
+    EMA) come from the model that will run on the market; ``index`` is the precomputed
+    :func:`engine.index_history.hashprice_history` of ``history`` (rows after ``asof`` ignored).
 
     >>> import pandas as pd
-    >>> days = pd.date_range("2024-01-01", periods=10, name="date")
-    >>> h = pd.DataFrame({"price_usd": 40_000.0 * np.exp(0.02 * (-1.0) ** np.arange(10)),
+    >>> days = pd.date_range("2024-01-01", periods=60, name="date")
+    >>> h = pd.DataFrame({"price_usd": 40_000.0 * np.exp(0.02 * (-1.0) ** np.arange(60)),
     ...     "hashrate_ths": 5e8, "difficulty": 7e13, "fees_btc": 30.0, "subsidy_btc": 900.0,
-    ...     "blocks": 144, "height_end": 823_000 + 144 * np.arange(10)}, index=days)
-    >>> m = market_from_history(h, dt.date(2024, 1, 10), vol_window_days=5, vol_model="flat")
+    ...     "blocks": 144, "height_end": 823_000 + 144 * np.arange(60)}, index=days)
+    >>> m = market_from_history(h, dt.date(2024, 2, 29), vol_window_days=5, vol_model="flat")
     >>> round(m.btc_spot_usd), m.difficulty, m.fee_btc_per_block, m.height, m.epoch_blocks_elapsed
-    (39208, 70000000000000.0, 0.20833333333333334, 824296, 1769)
+    (39208, 70000000000000.0, 0.20833333333333334, 831496, 905)
+    >>> round(m.hashrate_ehs, 6), round(m.hashprice_ema_usd_per_ph_day, 2)
+    (500.0, 120.12)
     """
     df = _daily(history)
     asof = pd.Timestamp(asof).date()
@@ -177,12 +186,20 @@ def market_from_history(history: pd.DataFrame, asof: dt.date, *, vol_window_days
         hit = epochs.loc[epochs["height"] == first, "difficulty"]
         if len(hit):
             difficulty = float(hit.iloc[0])
-    hashrate_ehs = float(df["hashrate_ths"].iloc[-7:].mean()) * H_PER_TH / H_PER_EH
+    if len(df) < MIN_FILTER_DAYS:
+        raise InputError("history", f"needs at least {MIN_FILTER_DAYS} days up to {asof} to filter the hashrate")
+    hashrate = filter_hashrate(np.log(df["hashrate_ths"].to_numpy(dtype=float) * H_PER_TH),
+                               df["blocks"].to_numpy(dtype=float), hashrate_vol_annual=hashrate_vol_annual)
+    if index is None:
+        index = hashprice_history(df)
+    hp = index["hashprice_usd_per_ph_day"].to_numpy(dtype=float)[:pos + 1]
+    ema = float(kernel_ema(hp[np.isfinite(hp)], ema_days)[-1])
     fee = float(row["fees_btc"]) / float(row["blocks"])
     return Market(
         asof=asof, btc_spot_usd=float(row["price_usd"]), difficulty=difficulty, height=height,
         epoch_seconds_elapsed=_epoch_seconds(df, pos, height, epochs), fee_btc_per_block=fee,
-        hashrate_ehs_7d=hashrate_ehs, usd_rate=0.0, btc_basis_annual=float(btc_drift_annual),
+        hashrate_ehs=hashrate.level_ehs, hashrate_log_sd=hashrate.level_log_sd,
+        hashprice_ema_usd_per_ph_day=ema, usd_rate=0.0, btc_basis_annual=float(btc_drift_annual),
         btc_vol=vol, btc_vols=vols,
         provenance=(f"market_from_history at {asof}: physical measure, BTC drift "
                     f"{btc_drift_annual:g}/y, vol: trailing {vol_window_days}d realised"
@@ -195,26 +212,3 @@ def kernel_ema(x: np.ndarray, days: float) -> np.ndarray:
     w = 1.0 / days
     y, _ = signal.lfilter([w], [1.0, -(1.0 - w)], x, zi=[(1.0 - w) * x[0]])
     return y
-
-
-def filtered_log_hashrate(history: pd.DataFrame, vol_annual: float, *,
-                          days: int = HASHRATE_FILTER_DAYS) -> tuple[float, float]:
-    """Posterior mean and sd of today's log hashrate (H/s) given the daily block counts.
-
-    A local-level Kalman filter over the trailing ``days``: the state is a random walk with
-    the model's daily variance ``vol_annual^2 / 365``; each day's block-count estimate
-    ``hashrate_ths`` (``D * blocks * 2^32 / 86,400``) observes it with Poisson variance
-    ``1 / blocks`` in logs. The 7-day mean alone carries ~3% count noise plus the drift of
-    the last week, which the simulation would otherwise take as exact.
-    """
-    df = _daily(history).iloc[-days:]
-    y = np.log(df["hashrate_ths"].to_numpy(dtype=float) * H_PER_TH)
-    r = 1.0 / np.maximum(df["blocks"].to_numpy(dtype=float), 1.0)
-    q = vol_annual**2 / DAYS_PER_YEAR
-    m, p = y[0], r[0]
-    for t in range(1, len(y)):
-        p += q
-        gain = p / (p + r[t])
-        m += gain * (y[t] - m)
-        p *= 1.0 - gain
-    return float(m), math.sqrt(p)

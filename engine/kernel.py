@@ -25,8 +25,8 @@ N_STEP_INPUTS = 4
 N_PARAMS = 22
 # initial state: entries of ``init``
 (I_LOG_BTC, I_LOG_HASHRATE_HS, I_LOG_FEE, I_DIFFICULTY, I_HEIGHT, I_EPOCH_BLOCKS,
- I_EPOCH_SECONDS, I_HASHPRICE_EMA) = range(8)
-N_INIT = 8
+ I_EPOCH_SECONDS, I_HASHPRICE_EMA, I_LOG_HASHRATE_SD) = range(9)
+N_INIT = 9
 # window quantities (averages per day over each window)
 Q_HASHPRICE_USD, Q_HASHVALUE_BTC, Q_DIFFICULTY, Q_BTC_USD, Q_BLOCKS = range(5)
 N_QUANTITIES = 5
@@ -159,6 +159,12 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
         cum = np.zeros((N_QUANTITIES, m))
         cps = np.zeros((n_cp, N_QUANTITIES, m))
         out_day = np.empty(N_QUANTITIES)
+        if init[I_LOG_HASHRATE_SD] > 0.0:  # today's hashrate is uncertain: one draw per pair, +/-
+            for j in range(n):
+                z0 = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
+                    key, rng.counter(p0 + j, 0, rng.FACTOR_START_HASHRATE))))
+                log_h[j] += init[I_LOG_HASHRATE_SD] * z0
+                log_h[n + j] -= init[I_LOG_HASHRATE_SD] * z0
         next_cp = 0
         if n_cp > 0 and cp_days[0] < 0:
             next_cp = 1

@@ -21,6 +21,7 @@ _UNIT = 1.0 / 9007199254740993.0  # 1 / (2^53 + 1): maps 53 bits to the open int
 # factor ids in the counter (8 bits); jump sizes use their own ids
 FACTOR_BTC, FACTOR_HASHRATE, FACTOR_FEE, FACTOR_JUMP_FLAGS = 0, 1, 2, 3
 FACTOR_JUMP_SIZE_BTC, FACTOR_JUMP_SIZE_HASHRATE, FACTOR_JUMP_SIZE_FEE = 4, 5, 6
+FACTOR_START_HASHRATE = 7  # the per-path draw of today's hashrate, at step 0
 JUMP_FLAG_BITS = 21  # each of the 3 jump flags uses 21 bits of one 64-bit word
 JUMP_FLAG_SCALE = float(1 << JUMP_FLAG_BITS)
 

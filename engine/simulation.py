@@ -100,7 +100,8 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
     init[K.I_HEIGHT] = market.height
     init[K.I_EPOCH_BLOCKS] = market.epoch_blocks_elapsed
     init[K.I_EPOCH_SECONDS] = market.epoch_seconds_elapsed
-    init[K.I_HASHPRICE_EMA] = market.spot_hashprice_usd_per_ph_day()
+    init[K.I_HASHPRICE_EMA] = market.feedback_hashprice_usd_per_ph_day()
+    init[K.I_LOG_HASHRATE_SD] = market.hashrate_log_sd
     return dates, fwd[1:], steps, par, init
 
 
@@ -212,6 +213,7 @@ class Simulation:
         return 2 * self.n_pairs
 
     def restarted(self, *, seed: int, hashrate_hs: float | None = None,
+                  hashrate_log_sd: float | None = None,
                   hashprice_ema_usd_per_ph_day: float | None = None) -> Simulation:
         """A copy with another seed and initial hashrate or feedback EMA; per-day inputs are shared."""
         out = copy.copy(self)
@@ -219,6 +221,8 @@ class Simulation:
         out.init = self.init.copy()
         if hashrate_hs is not None:
             out.init[K.I_LOG_HASHRATE_HS] = math.log(hashrate_hs)
+        if hashrate_log_sd is not None:
+            out.init[K.I_LOG_HASHRATE_SD] = hashrate_log_sd
         if hashprice_ema_usd_per_ph_day is not None:
             out.init[K.I_HASHPRICE_EMA] = hashprice_ema_usd_per_ph_day
         return out

@@ -29,7 +29,7 @@ def quiet_market(height: int, hashrate_multiple: float, seconds_elapsed: float, 
     """Default market with zero-ish vol and hashrate = multiple x the difficulty-implied rate."""
     m = Market.default()
     h_ehs = protocol.hashrate_hs_from_difficulty(m.difficulty) * hashrate_multiple / 1e18
-    return m.with_(height=height, hashrate_ehs_7d=h_ehs, epoch_seconds_elapsed=seconds_elapsed,
+    return m.with_(height=height, hashrate_ehs=h_ehs, hashrate_log_sd=0.0, epoch_seconds_elapsed=seconds_elapsed,
                    btc_vols=(), btc_vol=btc_vol)
 
 

@@ -56,7 +56,20 @@ def test_default_spot_hashprice_is_protocol_formula(market):
 
 def test_default_hashrate_is_plausible_against_difficulty(market):
     implied_ehs = protocol.hashrate_hs_from_difficulty(market.difficulty) / 1e18
-    assert 0.5 < market.hashrate_ehs_7d / implied_ehs < 2.0
+    assert 0.9 < market.hashrate_ehs / implied_ehs < 1.1  # the filtered level, not the storm-dipped week
+    assert 0.02 < market.hashrate_log_sd < 0.08
+    assert market.feedback_hashprice_usd_per_ph_day() == market.hashprice_ema_usd_per_ph_day
+    assert market.hashprice_ema_usd_per_ph_day > market.spot_hashprice_usd_per_ph_day()
+
+
+def test_feedback_average_falls_back_to_spot_only_when_absent(market):
+    bare = market.with_(hashprice_ema_usd_per_ph_day=None)
+    assert bare.feedback_hashprice_usd_per_ph_day() == market.spot_hashprice_usd_per_ph_day()
+    assert "hashprice_ema_usd_per_ph_day" not in bare.to_dict()
+    with pytest.raises(InputError, match="hashrate_log_sd"):
+        market.with_(hashrate_log_sd=-0.01)
+    with pytest.raises(InputError, match="hashrate_log_sd"):
+        market.with_(hashrate_log_sd=0.9)
 
 
 # ---- files --------------------------------------------------------------------------------------
