@@ -155,7 +155,7 @@ def market_from_history(history: pd.DataFrame, asof: dt.date, *, vol_window_days
     >>> round(m.btc_spot_usd), m.difficulty, m.fee_btc_per_block, m.height, m.epoch_blocks_elapsed
     (39208, 70000000000000.0, 0.20833333333333334, 831496, 905)
     >>> round(m.hashrate_ehs, 6), round(m.hashprice_ema_usd_per_ph_day, 2)
-    (500.0, 120.12)
+    (500.0, 74.43)
     """
     df = _daily(history)
     asof = pd.Timestamp(asof).date()
