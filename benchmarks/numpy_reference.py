@@ -173,6 +173,7 @@ def _simulate_chunk(gen, n, steps, par, init, cp_days, out_cps):
     s_off = np.full(m, init[K.I_EPOCH_SECONDS])  # epoch seconds at the start of day t: s_off + DAY_S t
     t_first = np.zeros(m)
     ema = np.full(m, init[K.I_HASHPRICE_EMA])
+    h_out = np.zeros(m)  # log hashrate offline after a jump, recovering
     h_drift = np.full(m, growth + feedback * (math.log(init[K.I_HASHPRICE_EMA]) - steps[0, K.S_LOG_COST]))
     rate = np.empty(m)
     hp = np.empty(m)
@@ -202,9 +203,13 @@ def _simulate_chunk(gen, n, steps, par, init, cp_days, out_cps):
             if k:
                 j = gen.choice(n, size=k, replace=False)
                 zj = sd * gen.standard_normal(k)
-                lg[f, j] += mu + zj
-                lg[f, n + j] += mu - zj
+                target = h_out if f == 1 else lg[f]  # hashrate jumps go offline, then recover
+                target[j] += mu + zj
+                target[n + j] += mu - zj
+        lg[1] += h_out
         np.exp(lg, out=ex)
+        lg[1] -= h_out
+        h_out *= 1.0 - par[K.P_JH_RECOVERY]
 
         # blocks; paths crossing a retarget or halving today are redone piecewise below
         np.multiply(hashrate, rk, out=rate)

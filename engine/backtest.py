@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -85,13 +86,19 @@ from engine.historical_market import (
     market_from_history,
 )
 from engine.index_history import hashprice_history
+from engine.newey_west import mean_and_stderr
 from engine.simulation import Simulation
 
-CURRENCIES = ("usd", "btc")
-INDEX_COLUMNS = {"usd": "hashprice_usd_per_ph_day", "btc": "hashvalue_btc_per_ph_day"}
-QUANTITY_INDEX = {"usd": K.Q_HASHPRICE_USD, "btc": K.Q_HASHVALUE_BTC}
-UNITS = {"usd": "USD/PH/day", "btc": "BTC/PH/day"}
-ACCEPT_COVERAGE_90 = (0.80, 0.97)
+TARGETS = ("usd", "btc", "difficulty")
+INDEX_COLUMNS = {"usd": "hashprice_usd_per_ph_day", "btc": "hashvalue_btc_per_ph_day",
+                 "difficulty": "difficulty"}
+QUANTITY_INDEX = {"usd": K.Q_HASHPRICE_USD, "btc": K.Q_HASHVALUE_BTC, "difficulty": K.Q_DIFFICULTY}
+UNITS = {"usd": "USD/PH/day", "btc": "BTC/PH/day", "difficulty": "difficulty"}
+# the acceptance bar: 90% coverage per horizon (months) and the CRPS ratio to the naive walk
+ACCEPT_COVERAGE_90 = {1: (0.85, 0.95), 3: (0.85, 0.95), 6: (0.85, 0.95), 12: (0.80, 0.97)}
+ACCEPT_COVERAGE_90_OTHER = (0.80, 0.97)
+ACCEPT_CRPS_RATIO = {"btc": 0.9, "usd": 1.0}
+BIAS_PERIODS = ((2018, 2020), (2021, 2025))
 MIN_CALIBRATION_DAYS = 600
 HASHRATE_STATES = ("filtered", "7d")
 SIM_BLOCK_PAIRS = 32  # small blocks: a few thousand paths still spread over the threads
@@ -113,7 +120,7 @@ def origin_seed(seed: int, origin: dt.date, stratum: int = 0) -> int:
 
 @dataclass
 class OriginForecast:
-    """Predictive samples at one origin: ``model[currency]`` and ``naive[currency]`` are
+    """Predictive samples at one origin: ``model[target]`` and ``naive[target]`` are
     (horizons x paths) arrays of target-window averages; ``spot`` the index at the origin."""
 
     origin: dt.date
@@ -126,7 +133,7 @@ class OriginForecast:
     seconds: float
 
 
-def forecast_origin(history: pd.DataFrame, origin: dt.date, *, horizons: Sequence[int] = (1, 3, 6),
+def forecast_origin(history: pd.DataFrame, origin: dt.date, *, horizons: Sequence[int] = (1, 3, 6, 12),
                     paths: int = 2_000, seed: int = 42, vol_window_days: int = 90,
                     vol_model: str = "mean_reverting", naive_window_days: int = 90,
                     btc_drift_annual: float = 0.0, hashrate_state: str = "filtered",
@@ -158,26 +165,26 @@ def forecast_origin(history: pd.DataFrame, origin: dt.date, *, horizons: Sequenc
     n_days = max(e for _, e in windows) + 1
     sim = Simulation(market, params, n_days=n_days, n_paths=paths, seed=origin_seed(seed, origin),
                      threads=threads, block_pairs=SIM_BLOCK_PAIRS)
-    values = np.empty((sim.n_paths, len(windows), 2))
+    values = np.empty((sim.n_paths, len(windows), len(TARGETS)))
 
     def keep(pair_start: int, wv: np.ndarray) -> None:
         rows = slice(2 * pair_start, 2 * pair_start + wv.shape[0])
-        values[rows, :, 0] = wv[:, :, QUANTITY_INDEX["usd"]]
-        values[rows, :, 1] = wv[:, :, QUANTITY_INDEX["btc"]]
+        for k, c in enumerate(TARGETS):
+            values[rows, :, k] = wv[:, :, QUANTITY_INDEX[c]]
 
     sim.run(windows, on_chunk=keep)
     n_paths = values.shape[0]
-    model = {c: np.ascontiguousarray(values[:, :, k].T) for k, c in enumerate(CURRENCIES)}
+    model = {c: np.ascontiguousarray(values[:, :, k].T) for k, c in enumerate(TARGETS)}
     rng = np.random.default_rng([seed, origin.toordinal(), NAIVE_STREAM])
     z = rng.standard_normal((n_paths, n_days))
     walk = np.cumsum(z, axis=1)
     naive, spot = {}, {}
-    for c in CURRENCIES:
-        series = idx[INDEX_COLUMNS[c]].to_numpy(dtype=float)
-        spot[c] = float(series[-1])
+    for c in TARGETS:
+        series = (past["difficulty"] if c == "difficulty" else idx[INDEX_COLUMNS[c]]).to_numpy(dtype=float)
+        spot[c] = market.difficulty if c == "difficulty" else float(series[-1])
         dlog = np.diff(np.log(series[-(naive_window_days + 1):]))
         s = float(np.std(dlog, ddof=1))
-        level = spot[c] * np.exp(s * walk)
+        level = spot[c] * np.exp(s * walk)  # difficulty: s from its daily changes (retargets)
         naive[c] = np.stack([level[:, a:b + 1].mean(axis=1) for a, b in windows])
     return OriginForecast(origin, horizons, model, naive, spot, market, params,
                           time.perf_counter() - t0)
@@ -185,7 +192,7 @@ def forecast_origin(history: pd.DataFrame, origin: dt.date, *, horizons: Sequenc
 
 # ---- the backtest --------------------------------------------------------------------------------
 def monthly_origins(history: pd.DataFrame, *, start: dt.date = dt.date(2018, 1, 1),
-                    end: dt.date | None = None, max_horizon: int = 6) -> list[dt.date]:
+                    end: dt.date | None = None, max_horizon: int = 1) -> list[dt.date]:
     """First days of months from ``start`` whose ``max_horizon`` window lies inside the data."""
     df = _daily(history)
     first, last = df.index[0].date(), df.index[-1].date()
@@ -203,16 +210,35 @@ def monthly_origins(history: pd.DataFrame, *, start: dt.date = dt.date(2018, 1, 
     return out
 
 
-def realised_targets(index: pd.DataFrame, origin: dt.date, horizons: Sequence[int]) -> dict:
-    """Realised target-window averages ``{currency: array over horizons}`` (NaN if incomplete)."""
-    out = {c: np.full(len(horizons), np.nan) for c in CURRENCIES}
+def realised_series(history: pd.DataFrame, index: pd.DataFrame,
+                    epochs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Daily realised values of every target: the index from the daily history, and difficulty
+    from it too, extended past the history's end with the epochs table (the difficulty in force
+    at the start of each day, from the epochs' first-block dates, about +/-1 day where estimated)."""
+    out = index[[INDEX_COLUMNS["usd"], INDEX_COLUMNS["btc"]]].copy()
+    out["difficulty"] = _daily(history)["difficulty"].reindex(out.index)
+    if epochs is not None and len(epochs):
+        last = out.index[-1]
+        ep = epochs.assign(day=pd.to_datetime(epochs["date"]).dt.tz_localize(None).dt.normalize())
+        days = pd.date_range(last + pd.Timedelta(days=1), ep["day"].iloc[-1], freq="D")
+        if len(days):
+            pos = ep["day"].searchsorted(days, side="right") - 1
+            ext = pd.DataFrame({"difficulty": ep["difficulty"].to_numpy(float)[pos]}, index=days)
+            out = pd.concat([out, ext])
+    return out
+
+
+def realised_targets(realised: pd.DataFrame, origin: dt.date, horizons: Sequence[int]) -> dict:
+    """Realised target-window averages ``{target: array over horizons}`` (NaN if incomplete)."""
+    out = {c: np.full(len(horizons), np.nan) for c in TARGETS}
     for k, (a, b) in enumerate(target_windows(horizons)):
         lo = pd.Timestamp(origin) + pd.Timedelta(days=a + 1)
         hi = pd.Timestamp(origin) + pd.Timedelta(days=b + 1)
-        win = index.loc[lo:hi]
-        if len(win) == b - a + 1:
-            for c in CURRENCIES:
-                out[c][k] = float(win[INDEX_COLUMNS[c]].mean())
+        win = realised.loc[lo:hi]
+        for c in TARGETS:
+            col = win[INDEX_COLUMNS[c]].dropna()
+            if len(col) == b - a + 1:
+                out[c][k] = float(col.mean())
     return out
 
 
@@ -227,15 +253,21 @@ class BacktestResult:
     forecasts: list = field(default_factory=list, repr=False)
 
     def acceptance(self) -> dict:
-        """The issue's bar: 90% coverage in [80%, 97%] and CRPS <= naive, per horizon and unit."""
-        lo, hi = ACCEPT_COVERAGE_90
+        """The bar for the index forecasts (USD and BTC): 90% coverage within
+        :data:`ACCEPT_COVERAGE_90` for the horizon, and the CRPS ratio to the naive walk at most
+        :data:`ACCEPT_CRPS_RATIO` (0.9 for hashvalue, 1.0 in USD). Difficulty is reported, not
+        judged here: its bar is the bias, see ``summary``'s ``bias_*`` columns."""
         rows = []
         for r in self.summary.itertuples():
-            rows.append({"horizon_months": int(r.horizon_months), "currency": r.currency,
+            if r.target not in ACCEPT_CRPS_RATIO:
+                continue
+            lo, hi = ACCEPT_COVERAGE_90.get(int(r.horizon_months), ACCEPT_COVERAGE_90_OTHER)
+            rows.append({"horizon_months": int(r.horizon_months), "target": r.target,
+                         "coverage_90_range": [lo, hi],
                          "coverage_90_ok": bool(lo <= r.model_coverage_90 <= hi),
-                         "crps_ok": bool(r.crps_ratio <= 1.0)})
-        return {"coverage_90_range": [lo, hi], "checks": rows,
-                "passed": all(x["coverage_90_ok"] and x["crps_ok"] for x in rows)}
+                         "crps_ratio_max": ACCEPT_CRPS_RATIO[r.target],
+                         "crps_ok": bool(r.crps_ratio <= ACCEPT_CRPS_RATIO[r.target])})
+        return {"checks": rows, "passed": all(x["coverage_90_ok"] and x["crps_ok"] for x in rows)}
 
     def to_dict(self) -> dict:
         summary = json.loads(self.summary.to_json(orient="records"))
@@ -248,7 +280,7 @@ class BacktestResult:
                 "records": json.loads(records.to_json(orient="records"))}
 
 
-def run_backtest(history: pd.DataFrame, *, horizons: Sequence[int] = (1, 3, 6), paths: int = 2_000,
+def run_backtest(history: pd.DataFrame, *, horizons: Sequence[int] = (1, 3, 6, 12), paths: int = 2_000,
                  seed: int = 42, start: dt.date = dt.date(2018, 1, 1), end: dt.date | None = None,
                  origins: Sequence[dt.date] | None = None, vol_window_days: int = 90,
                  vol_model: str = "mean_reverting", naive_window_days: int = 90,
@@ -268,8 +300,9 @@ def run_backtest(history: pd.DataFrame, *, horizons: Sequence[int] = (1, 3, 6), 
         raise InputError("hashrate_state", f"one of {HASHRATE_STATES}, got {hashrate_state!r}")
     df = _daily(history)
     index = hashprice_history(df)
+    realised = realised_series(df, index, epochs)
     if origins is None:
-        origins = monthly_origins(df, start=start, end=end, max_horizon=max(horizons))
+        origins = monthly_origins(df, start=start, end=end, max_horizon=min(horizons))
     origins = list(origins)
     if not origins:
         raise InputError("start", f"no first-of-month origin in range has {MIN_CALIBRATION_DAYS} days of "
@@ -284,16 +317,16 @@ def run_backtest(history: pd.DataFrame, *, horizons: Sequence[int] = (1, 3, 6), 
                              btc_drift_annual=btc_drift_annual, hashrate_state=hashrate_state,
                              epochs=epochs, threads=threads, index=index)
         forecasts.append(fc)
-        realised = realised_targets(index, origin, horizons)
-        for c in CURRENCIES:
-            sm = score_samples(fc.model[c], realised[c])
-            sn = score_samples(fc.naive[c], realised[c])
+        actual = realised_targets(realised, origin, horizons)
+        for c in TARGETS:
+            sm = score_samples(fc.model[c], actual[c])
+            sn = score_samples(fc.naive[c], actual[c])
             for k, h in enumerate(horizons):
                 a, b = target_windows(horizons)[k]
-                rec = {"origin": origin, "horizon_months": h, "currency": c, "units": UNITS[c],
+                rec = {"origin": origin, "horizon_months": h, "target": c, "units": UNITS[c],
                        "target_start": origin + dt.timedelta(days=a + 1),
                        "target_end": origin + dt.timedelta(days=b + 1),
-                       "spot": fc.spot[c], "realised": realised[c][k],
+                       "spot": fc.spot[c], "realised": actual[c][k],
                        "model_mean": float(sm["mean"][k])}
                 for j, q in enumerate(QUANTILES):
                     rec[f"model_q{round(100 * q):02d}"] = float(sm["quantiles"][j, k])
@@ -314,7 +347,7 @@ def run_backtest(history: pd.DataFrame, *, horizons: Sequence[int] = (1, 3, 6), 
                 "last_origin": str(origins[-1]), "vol_window_days": vol_window_days,
                 "vol_model": vol_model, "hashrate_state": hashrate_state,
                 "naive_window_days": naive_window_days, "btc_drift_annual": btc_drift_annual,
-                "target": "mean daily index over days T+30(h-1)+1..T+30h after origin T",
+                "target": "mean daily index (or difficulty) over days T+30(h-1)+1..T+30h after origin T",
                 "data": f"{df.index[0].date()}..{df.index[-1].date()}",
                 "epochs_file": epochs is not None}
     return BacktestResult(records, summarise(records), settings, time.perf_counter() - t0, forecasts)
@@ -331,11 +364,24 @@ def _check_horizons(horizons) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def summarise(records: pd.DataFrame) -> pd.DataFrame:
-    """Per (horizon, currency): coverage, mean CRPS (absolute and relative to the spot index),
-    their model/naive ratios, the Diebold-Mariano t statistic and the PIT histograms."""
+def median_bias(records: pd.DataFrame, lags: int) -> dict:
+    """Mean log(realised / model median) with its Newey-West standard error (``lags`` origins:
+    monthly forecasts less than ``h`` months apart share shocks)."""
+    g = records.sort_values("origin")
+    bias = np.log(g["realised"].to_numpy() / g["model_q50"].to_numpy())
+    if len(bias) < 2:
+        return {"n": len(bias), "mean": math.nan, "stderr": math.nan}
+    m, se = mean_and_stderr(bias, lags)
+    return {"n": len(bias), "mean": m, "stderr": se}
+
+
+def summarise(records: pd.DataFrame, periods=BIAS_PERIODS) -> pd.DataFrame:
+    """Per (horizon, target): coverage, mean CRPS (absolute and relative to the value at the
+    origin), their model/naive ratios, the Diebold-Mariano t statistic, the PIT histograms, and
+    the mean log bias of the model's median with its HAC stderr, overall and per period of
+    origin years (``bias_{first}_{last}``)."""
     out = []
-    for (h, c), g in records.groupby(["horizon_months", "currency"], sort=True):
+    for (h, c), g in records.groupby(["horizon_months", "target"], sort=True):
         g = g.sort_values("origin")
         m = coverage_summary(g["model_pit"].to_numpy(), g["model_in50"].to_numpy(),
                              g["model_in90"].to_numpy())
@@ -344,9 +390,9 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
         crps_m, crps_n = g["model_crps"].to_numpy(), g["naive_crps"].to_numpy()
         rel_m, rel_n = crps_m / g["spot"].to_numpy(), crps_n / g["spot"].to_numpy()
         diff, t_stat = diebold_mariano(rel_m, rel_n, lags=int(h))
-        bias = np.log(g["realised"].to_numpy() / g["model_q50"].to_numpy())
-        out.append({
-            "horizon_months": int(h), "currency": c, "units": UNITS[c], "origins": len(g),
+        row = {
+            "horizon_months": int(h), "target": c, "units": UNITS[c], "origins": len(g),
+            "first_origin": str(g["origin"].iloc[0]), "last_origin": str(g["origin"].iloc[-1]),
             "model_coverage_50": m["coverage_50"], "model_coverage_90": m["coverage_90"],
             "naive_coverage_50": nv["coverage_50"], "naive_coverage_90": nv["coverage_90"],
             "model_crps": float(crps_m.mean()), "naive_crps": float(crps_n.mean()),
@@ -354,9 +400,16 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
             "model_crps_rel": float(rel_m.mean()), "naive_crps_rel": float(rel_n.mean()),
             "crps_rel_ratio": float(rel_m.mean() / rel_n.mean()),
             "crps_rel_diff": diff, "dm_t_stat": t_stat,
-            "model_median_log_bias": float(np.mean(bias)),
-            "model_pit_histogram": m["pit_histogram"], "naive_pit_histogram": nv["pit_histogram"],
-        })
+        }
+        b = median_bias(g, int(h))
+        row.update(bias_log=b["mean"], bias_log_stderr=b["stderr"])
+        years = pd.to_datetime(g["origin"]).dt.year
+        for lo, hi in periods:
+            b = median_bias(g[(years >= lo) & (years <= hi)], int(h))
+            row.update({f"bias_log_{lo}_{hi}": b["mean"], f"bias_log_{lo}_{hi}_stderr": b["stderr"],
+                        f"bias_log_{lo}_{hi}_origins": b["n"]})
+        row.update(model_pit_histogram=m["pit_histogram"], naive_pit_histogram=nv["pit_histogram"])
+        out.append(row)
     return pd.DataFrame(out)
 
 
@@ -371,14 +424,14 @@ def plot_backtest(result: BacktestResult, path) -> None:
     s = result.summary
     horizons = sorted(s["horizon_months"].unique())
     nh = len(horizons)
-    fig = Figure(figsize=(4.2 * max(nh, 3), 12), layout="constrained")
-    grid = fig.add_gridspec(4, max(nh, 3))
+    fig = Figure(figsize=(4.2 * max(nh, 3), 15), layout="constrained")
+    grid = fig.add_gridspec(5, max(nh, 3))
     edges = np.linspace(0, 1, PIT_BINS + 1)
     centers = 0.5 * (edges[1:] + edges[:-1])
-    for row, c in enumerate(CURRENCIES):
+    for row, c in enumerate(TARGETS):
         for k, h in enumerate(horizons):
             ax = fig.add_subplot(grid[row, k])
-            r = s[(s["horizon_months"] == h) & (s["currency"] == c)].iloc[0]
+            r = s[(s["horizon_months"] == h) & (s["target"] == c)].iloc[0]
             n = r["origins"]
             ax.bar(centers - 0.022, np.array(r["model_pit_histogram"]) / n, width=0.044,
                    label="model", color="tab:blue")
@@ -390,11 +443,11 @@ def plot_backtest(result: BacktestResult, path) -> None:
             if k == 0:
                 ax.set_ylabel("fraction of origins")
                 ax.legend(fontsize=8)
-    labels = [f"{h}m {c.upper()}" for c in CURRENCIES for h in horizons]
-    pick = [s[(s["horizon_months"] == h) & (s["currency"] == c)].iloc[0]
-            for c in CURRENCIES for h in horizons]
+    labels = [f"{h}m {c.upper()}" for c in TARGETS for h in horizons]
+    pick = [s[(s["horizon_months"] == h) & (s["target"] == c)].iloc[0]
+            for c in TARGETS for h in horizons]
     x = np.arange(len(labels))
-    ax = fig.add_subplot(grid[2, 0])
+    ax = fig.add_subplot(grid[3, 0])
     for off, key, col in ((-0.3, "model_coverage_90", "tab:blue"), (-0.1, "naive_coverage_90", "tab:gray"),
                           (0.1, "model_coverage_50", "tab:cyan"), (0.3, "naive_coverage_50", "silver")):
         ax.bar(x + off, [p[key] for p in pick], width=0.2, color=col,
@@ -406,14 +459,14 @@ def plot_backtest(result: BacktestResult, path) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_title("interval coverage", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
-    ax = fig.add_subplot(grid[2, 1])
+    ax = fig.add_subplot(grid[3, 1])
     ax.bar(x - 0.2, [p["crps_ratio"] for p in pick], width=0.4, label="mean CRPS ratio")
     ax.bar(x + 0.2, [p["crps_rel_ratio"] for p in pick], width=0.4, label="relative CRPS ratio")
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.set_xticks(x, labels, rotation=45, fontsize=8)
     ax.set_title("CRPS model / naive (< 1: model better)", fontsize=10)
     ax.legend(fontsize=7)
-    ax = fig.add_subplot(grid[2, 2])
+    ax = fig.add_subplot(grid[3, 2])
     ax.axis("off")
     text = [f"{result.settings['origins']} origins {result.settings['first_origin']}.."
             f"{result.settings['last_origin']}", f"{result.settings['paths']:,} paths, seed "
@@ -422,10 +475,10 @@ def plot_backtest(result: BacktestResult, path) -> None:
         text.append(f"{lab}: cov90 {p['model_coverage_90']:.0%} / {p['naive_coverage_90']:.0%}, "
                     f"CRPS x{p['crps_ratio']:.2f}")
     ax.text(0, 1, "\n".join(text), va="top", family="monospace", fontsize=8)
-    ax = fig.add_subplot(grid[3, :])
+    ax = fig.add_subplot(grid[4, :])
     h0 = horizons[0]
     g = result.records[(result.records["horizon_months"] == h0)
-                       & (result.records["currency"] == "usd")].sort_values("origin")
+                       & (result.records["target"] == "usd")].sort_values("origin")
     mid = pd.to_datetime(g["target_start"]) + (pd.to_datetime(g["target_end"])
                                                - pd.to_datetime(g["target_start"])) / 2
     ax.fill_between(mid, g["model_q05"], g["model_q95"], color="tab:blue", alpha=0.2,

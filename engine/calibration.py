@@ -119,6 +119,16 @@ FEE_FLOOR_BTC = 1e-8
 PHI_MAX = 1.0 - 1e-4
 PD_EIG_FLOOR = 1e-4
 C_GRID = (-1.0, 1.0, 0.005)  # profile-likelihood grid for the cost decline (1/year)
+# Prior on the marginal cost's decline: the frontier ASIC's J/TH fell 0.247 +/- 0.011 a year
+# (log-linear fit to Antminer S9 98 J/TH 2016, S17 45 2019, S19 34.5 2020, S19 XP 21.5 2022,
+# S21 17.5 2023, S21 XP 13.5 2024, S23 Hyd 9.5 2025, manufacturer specifications); the power
+# cost of a PH/s falls with it at a given power price. The sd (0.08) allows for the gap between
+# the frontier and the marginal fleet, power prices and capex.
+C_PRIOR_MEAN, C_PRIOR_SD = 0.25, 0.08
+C_BOUNDS = (0.0, 0.6)  # no ASIC generation improved efficiency by more than ~45% a year
+BETA_MAX_PER_YEAR = 3.0  # a hashprice-cost gap closing within 4 months is faster than fleets deploy
+COST_RATIO_MAX = 4.0  # the marginal cost within 4x of the trailing hashprice (one retarget's clamp)
+JUMP_RECOVERY_PER_YEAR = 5.6  # a 45-day half-life, see the module docstring
 TABLE_COLUMNS = ("parameter", "estimate", "stderr", "ci_low", "ci_high", "method", "units")
 
 
@@ -213,6 +223,15 @@ def _ci_log(est: float, se: float) -> tuple[float, float]:
         return _ci(est, se)
     f = math.exp(Z95 * se / est)
     return est / f, est * f
+
+
+def _ci_exp(ln_est: float, se_ln: float) -> tuple[float, float]:
+    """CI of ``exp(ln_est)`` from a log-scale stderr; the exponent is capped so that a huge
+    stderr gives a flagged wide interval (0 .. e^50 x estimate) rather than an overflow."""
+    if not (math.isfinite(ln_est) and math.isfinite(se_ln)):
+        return math.nan, math.nan
+    half = min(Z95 * se_ln, 50.0)
+    return math.exp(ln_est - half), math.exp(ln_est + half)
 
 
 def _poisson_ci(count: int, years: float) -> tuple[float, float]:
@@ -491,57 +510,60 @@ def _calibrate_hashrate(df: pd.DataFrame, asof: dt.date, rows: list, diag: dict)
         r = yy - X @ coef
         return float(r @ r)
 
+    # the cost decline c: the data's profile likelihood times a prior from ASIC efficiency
     c_grid = np.round(np.arange(C_GRID[0], C_GRID[1] + 1e-9, C_GRID[2]), 6)
     lr = np.array([n_obs * math.log(ssr_fixed_c(c) / ssr_unc) for c in c_grid])
     inside = c_grid[lr <= 3.84]
-    c_lo, c_hi = (float(inside.min()), float(inside.max())) if len(inside) else (math.nan, math.nan)
-    b0, b1, b2 = b
-    c_hat = b2 / b1 if b1 > 0 else math.nan
-    g_c = np.array([0.0, -b2 / b1**2, 1.0 / b1]) if b1 > 0 else np.zeros(3)
-    se_c = math.sqrt(g_c @ cov @ g_c) if b1 > 0 else math.nan
+    c_lo_data, c_hi_data = (float(inside.min()), float(inside.max())) if len(inside) else (math.nan, math.nan)
+    b1_unc = b[1]
+    c_hat = b[2] / b1_unc if b1_unc > 0 else math.nan
+    in_bounds = (c_grid >= C_BOUNDS[0]) & (c_grid <= C_BOUNDS[1])
+    log_post = -0.5 * lr - 0.5 * ((c_grid - C_PRIOR_MEAN) / C_PRIOR_SD) ** 2
+    log_post = np.where(in_bounds, log_post, -np.inf)
+    k = int(np.argmax(log_post))
+    c = float(c_grid[k])
+    credible = c_grid[log_post >= log_post[k] - 1.92]  # the 95% highest-density set
+    c_lo, c_hi = float(credible.min()), float(credible.max())
+    se_c = (c_hi - c_lo) / (2 * Z95)
+    bc, covc, u = fit_fixed_c(c)
+    resid = np.full(len(y), np.nan)
+    resid[final_ok] = u
+    b0, b1 = bc
     notes = []
-    if b1 > 0 and c_hat >= 0:
+    ema_now = float(np.log(_ema(hp, tau))[-1])
+    if b1 > 0:
         ln_cost = -b0 / b1
-        g_cost = np.array([-1.0 / b1, b0 / b1**2, 0.0])
-        se_ln_cost = math.sqrt(g_cost @ cov @ g_cost)
-        c = c_hat
-        beta, se_beta = b1 * scale, math.sqrt(cov[1, 1]) * scale
-        c_method = "trend coefficient / slope, delta method; CI: profile likelihood (LR <= 3.84)"
-    else:
-        # the trend is weakly identified; a rising marginal cost contradicts hardware progress:
-        # constrain c >= 0, which binds, and refit [1, ln EMA]
-        c = 0.0
-        bc, covc, u = fit_fixed_c(0.0)
-        resid = np.full(len(y), np.nan)
-        resid[final_ok] = u
-        b0, b1 = bc
-        notes.append(f"unconstrained c = {c_hat:.3f}; constrained c >= 0 (binds), refit without t")
-        c_lo = max(c_lo, 0.0) if math.isfinite(c_lo) else c_lo
-        c_method = ("constrained >= 0 (binding; unconstrained trend/slope estimate negative and "
-                    "insignificant); stderr: unconstrained delta method; CI: profile likelihood "
-                    "(LR <= 3.84) truncated at 0")
-        if b1 > 0:
-            ln_cost = -b0 / b1
-            g_cost = np.array([-1.0 / b1, b0 / b1**2])
-            se_ln_cost = math.sqrt(g_cost @ covc @ g_cost)
-            beta, se_beta = b1 * scale, math.sqrt(covc[1, 1]) * scale
-        else:  # no positive feedback: driftless hashrate, cost = EMA hashprice at asof
-            beta, se_beta = 0.0, math.sqrt(covc[1, 1]) * scale
-            ln_cost, se_ln_cost = float(np.log(_ema(hp, tau))[-1]), math.nan
-            notes.append("slope not positive: beta = 0, cost = EMA hashprice at asof")
+        g_cost = np.array([-1.0 / b1, b0 / b1**2])
+        se_ln_cost = math.sqrt(g_cost @ covc @ g_cost)
+        beta, se_beta = b1 * scale, math.sqrt(covc[1, 1]) * scale
+    else:  # no positive feedback: driftless hashrate, cost = EMA hashprice at asof
+        beta, se_beta = 0.0, math.sqrt(covc[1, 1]) * scale
+        ln_cost, se_ln_cost = ema_now, math.nan
+        notes.append("slope not positive: beta = 0, cost = EMA hashprice at asof")
+    if beta > BETA_MAX_PER_YEAR:
+        notes.append(f"beta {beta:.2f} capped at {BETA_MAX_PER_YEAR:g}")
+        beta = BETA_MAX_PER_YEAR
+    lo_cost, hi_cost = ema_now - math.log(COST_RATIO_MAX), ema_now + math.log(COST_RATIO_MAX)
+    if not lo_cost <= ln_cost <= hi_cost:
+        notes.append(f"cost {math.exp(ln_cost):.3g} clipped to within {COST_RATIO_MAX:g}x of the EMA hashprice")
+        ln_cost = min(max(ln_cost, lo_cost), hi_cost)
     cost = math.exp(ln_cost)
-    reg = (f"weekly OLS of dln(mean H) on [1, ln EMA_{tau}d hashprice (lag 1w)"
-           f"{', t' if not notes else ''}], {n_obs} weeks, HAC({HAC_LAGS_WEEKLY})")
+    reg = (f"weekly OLS of dln(mean H) on [1, ln EMA_{tau}d hashprice (lag 1w) + c t] at the MAP c, "
+           f"{n_obs} weeks, HAC({HAC_LAGS_WEEKLY})")
     note = ("; " + "; ".join(notes)) if notes else ""
     rows.append(("hashrate_growth_per_year", 0.0, math.nan, math.nan, math.nan,
                  "fixed at 0: the marginal cost is the hashprice at which growth stops", "1/year"))
     rows.append(("hashrate_feedback_per_year", beta, se_beta, *_ci(beta, se_beta),
-                 reg + "; beta = slope x 365/7" + note, "1/year"))
-    rows.append(("marginal_cost_usd_per_ph_day", cost, cost * se_ln_cost,
-                 cost * math.exp(-Z95 * se_ln_cost), cost * math.exp(Z95 * se_ln_cost),
-                 f"exp(-intercept/slope) at {asof.isoformat()}, delta method, log-scale CI",
-                 "USD/PH/day"))
-    rows.append(("marginal_cost_decline_per_year", c, se_c, c_lo, c_hi, c_method, "1/year"))
+                 reg + f"; beta = slope x 365/7, bounds [0, {BETA_MAX_PER_YEAR:g}]" + note, "1/year"))
+    cost_lo, cost_hi = _ci_exp(ln_cost, se_ln_cost)
+    rows.append(("marginal_cost_usd_per_ph_day", cost, cost * se_ln_cost, cost_lo, cost_hi,
+                 f"exp(-intercept/slope) at {asof.isoformat()}, delta method, log-scale CI; bounds: "
+                 f"within {COST_RATIO_MAX:g}x of the EMA hashprice", "USD/PH/day"))
+    rows.append(("marginal_cost_decline_per_year", c, se_c, c_lo, c_hi,
+                 f"posterior mode: profile likelihood of the trend (data alone: {c_hat:.3f}, LR 95% set "
+                 f"[{c_lo_data:.3f}, {c_hi_data:.3f}]) x prior N({C_PRIOR_MEAN:g}, {C_PRIOR_SD:g}^2) from ASIC "
+                 f"J/TH 2016-2025, bounds [{C_BOUNDS[0]:g}, {C_BOUNDS[1]:g}]; CI: 95% highest posterior set",
+                 "1/year"))
     rows.append(("hashprice_ema_days", float(tau), math.nan, float(min(within)), float(max(within)),
                  f"least SSR over grid {TAU_GRID_DAYS}; CI: grid points with LR <= 3.84",
                  "days"))
@@ -559,7 +581,11 @@ def _calibrate_hashrate(df: pd.DataFrame, asof: dt.date, rows: list, diag: dict)
                  "mean two-week residual sum at jumps", "log"))
     rows.append(("hashrate_jump_std_log", jp["std"], jp["se_std"], *jp["ci_std"],
                  "sqrt(var jump sums - var non-jump sums); chi-square CI", "log"))
-    diag["marginal_cost_decline_unconstrained"] = c_hat
+    rows.append(("hashrate_jump_recovery_per_year", JUMP_RECOVERY_PER_YEAR, math.nan, math.nan, math.nan,
+                 "stated prior, not fitted (too few events): a 45-day half-life; every jump in the "
+                 "2016-2026 history came back, most within 1-3 months (2017 fork, 2020 crash and "
+                 "halving, 2020 rainy season), the 2021 China ban within about 6 months", "1/year"))
+    diag["marginal_cost_decline_data_only"] = c_hat
     # vol: remove the count noise, scale the triangular filter to days
     z = u * u * n_obs / max(n_obs - 3, 1) - noise[final_ok]
     mz, se_mz = mean_and_stderr(z, 2)
@@ -722,12 +748,11 @@ def calibrate(history: pd.DataFrame, asof: dt.date | None = None, *,
     start, end = df.index[0].date(), df.index[-1].date()
     fee_span = ("the whole history" if fee_window_days is None
                 else f"the trailing {fee_window_days} days")
-    c_unc = diag.get("marginal_cost_decline_unconstrained", math.nan)
-    trend = ", cost decline constrained >= 0, binding" if not c_unc >= 0 else ""
     provenance = (
         f"engine.calibration.calibrate on {source}, daily {start}..{end} (asof {asof}): BTC jumps "
         f"by Lee-Mykland threshold; hashrate feedback by weekly OLS on the lagged "
-        f"{int(est['hashprice_ema_days'])}-day hashprice EMA and a time trend (g = 0{trend}); fees by "
+        f"{int(est['hashprice_ema_days'])}-day hashprice EMA and a cost decline (g = 0; the decline's "
+        f"profile likelihood times an ASIC-efficiency prior); hashrate jumps recover (stated prior); fees by "
         f"daily AR(1) on {fee_span}; "
         f"correlations of weekly-filtered shocks. Standard errors in [calibration]."
     )

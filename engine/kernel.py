@@ -21,8 +21,8 @@ N_STEP_INPUTS = 4
 (P_H_VOL, P_H_GROWTH, P_H_FEEDBACK, P_EMA_WEIGHT, P_F_KAPPA, P_F_LEVEL, P_F_VOL,
  P_L10, P_L11, P_L20, P_L21, P_L22,
  P_JS_THRESHOLD, P_JS_MEAN, P_JS_STD, P_JH_THRESHOLD, P_JH_MEAN, P_JH_STD,
- P_JF_THRESHOLD, P_JF_MEAN, P_JF_STD, P_FEEDBACK_EVERY_DAYS) = range(22)
-N_PARAMS = 22
+ P_JF_THRESHOLD, P_JF_MEAN, P_JF_STD, P_FEEDBACK_EVERY_DAYS, P_JH_RECOVERY) = range(23)
+N_PARAMS = 23
 # initial state: entries of ``init``
 (I_LOG_BTC, I_LOG_HASHRATE_HS, I_LOG_FEE, I_DIFFICULTY, I_HEIGHT, I_EPOCH_BLOCKS,
  I_EPOCH_SECONDS, I_HASHPRICE_EMA, I_LOG_HASHRATE_SD) = range(9)
@@ -139,6 +139,7 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
         e_f = np.empty(m)
         log_btc = np.full(m, init[I_LOG_BTC])
         log_h = np.full(m, init[I_LOG_HASHRATE_HS])
+        h_out = np.zeros(m)  # log hashrate offline after a jump (outage, ban), recovering
         log_fee = np.full(m, init[I_LOG_FEE])
         btc = np.empty(m)
         hashrate = np.empty(m)
@@ -213,8 +214,8 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                     if fh:
                         zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
                             key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_HASHRATE))))
-                        e_h[j] += par[P_JH_MEAN] + par[P_JH_STD] * zj
-                        e_h[n + j] += par[P_JH_MEAN] - par[P_JH_STD] * zj
+                        h_out[j] += par[P_JH_MEAN] + par[P_JH_STD] * zj
+                        h_out[n + j] += par[P_JH_MEAN] - par[P_JH_STD] * zj
                     if ff:
                         zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
                             key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_FEE))))
@@ -223,12 +224,14 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
             # 5. log-state update and exp (vectorised)
             drift_btc = steps[t, S_BTC_DRIFT]
             shift_h = steps[t, S_HASHRATE_SHIFT]
+            recover = par[P_JH_RECOVERY]
             for i in range(m):
                 log_btc[i] += drift_btc + e_btc[i]
                 log_h[i] += h_drift[i] + shift_h + e_h[i]
                 log_fee[i] += par[P_F_KAPPA] * (par[P_F_LEVEL] - log_fee[i]) + e_f[i]
                 bits[0, i], btc[i] = rng.exp_split(log_btc[i])
-                bits[1, i], hashrate[i] = rng.exp_split(log_h[i])
+                bits[1, i], hashrate[i] = rng.exp_split(log_h[i] + h_out[i])
+                h_out[i] -= recover * h_out[i]
                 bits[2, i], fee[i] = rng.exp_split(log_fee[i])
             scale = bits.view(np.float64)
             for i in range(m):

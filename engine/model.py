@@ -4,8 +4,11 @@ BTC is risk-neutral: its drift makes E[S_t] equal the market's BTC forward, its 
 variance is the market's implied variance less the jump variance. Hashrate and fees are not
 traded, so they evolve under physically calibrated dynamics (see ``engine.calibration``):
 
-* log hashrate: d ln H = [g + beta * (ln EMA_tau(hashprice) - ln cost_t)] dt + sigma_H dW_H + J_H,
-  with the marginal fleet's cost ln cost_t = ln cost_ref - c * (t - t_ref);
+* log hashrate: ln H = ln H_on + X, where the hashrate online follows
+  d ln H_on = [g + beta * (ln EMA_tau(hashprice) - ln cost_t)] dt + sigma_H dW_H,
+  with the marginal fleet's cost ln cost_t = ln cost_ref - c * (t - t_ref) falling as hardware
+  improves, and X <= 0, the log share offline after a jump (an outage, a ban, a fork), comes
+  back at rate kappa_J: dX = -kappa_J X dt + J_H (kappa_J = 0: jumps are permanent);
 * log fee per block (BTC): d ln F = kappa (ln F_bar - ln F) dt + sigma_F dW_F + J_F (spikes);
 * jumps are Bernoulli per day (probability lambda * dt) with normal log sizes.
 
@@ -46,6 +49,7 @@ class ModelParams:
     hashrate_jump_intensity_per_year: float = 0.0
     hashrate_jump_mean_log: float = 0.0
     hashrate_jump_std_log: float = 0.0
+    hashrate_jump_recovery_per_year: float = 0.0
 
     fee_mean_reversion_per_year: float = 12.0
     fee_long_run_btc_per_block: float = 0.03
@@ -68,7 +72,7 @@ class ModelParams:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise InputError(f.name, f"must be a finite number, got {v!r}")
             nonneg = ("intensity" in f.name or "std" in f.name or "vol" in f.name
-                      or "reversion" in f.name or "feedback" in f.name)
+                      or "reversion" in f.name or "feedback" in f.name or "recovery" in f.name)
             if nonneg and v < 0:
                 raise InputError(f.name, f"must be >= 0, got {v!r}")
             if f.name.startswith("corr_") and not -1 < v < 1:
@@ -77,9 +81,9 @@ class ModelParams:
             if getattr(self, name) <= 0:
                 raise InputError(name, f"must be > 0, got {getattr(self, name)!r}")
         for name in ("btc_jump_intensity_per_year", "hashrate_jump_intensity_per_year",
-                     "fee_spike_intensity_per_year"):
+                     "fee_spike_intensity_per_year", "hashrate_jump_recovery_per_year"):
             if getattr(self, name) > 365.0:
-                raise InputError(name, "must be at most 365 (at most one jump a day)")
+                raise InputError(name, "must be at most 365 a year (daily steps)")
         if np.linalg.eigvalsh(self.correlation_matrix()).min() <= 1e-10:
             raise InputError("corr_*", "the correlation matrix is not positive definite")
 

@@ -91,6 +91,7 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
     par[K.P_JF_THRESHOLD] = thr_f
     par[K.P_JF_MEAN], par[K.P_JF_STD] = model.fee_spike_mean_log, model.fee_spike_std_log
     par[K.P_FEEDBACK_EVERY_DAYS] = FEEDBACK_REFRESH_DAYS
+    par[K.P_JH_RECOVERY] = 1.0 - math.exp(-model.hashrate_jump_recovery_per_year * dt_y)
 
     init = np.zeros(K.N_INIT)
     init[K.I_LOG_BTC] = math.log(market.btc_spot_usd)

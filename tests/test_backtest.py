@@ -175,7 +175,7 @@ def test_no_look_ahead_forecasts_before_the_cutoff_are_bit_identical(history, tm
     clean, dirty = B.run_backtest(history, **kw), B.run_backtest(broken, **kw)
     for fc, fd in zip(clean.forecasts, dirty.forecasts):
         same = fc.origin <= cutoff
-        for c in B.CURRENCIES:
+        for c in B.TARGETS:
             for kind in ("model", "naive"):
                 a, b = getattr(fc, kind)[c], getattr(fd, kind)[c]
                 assert np.array_equal(a, b) == same, (fc.origin, c, kind)
@@ -183,7 +183,7 @@ def test_no_look_ahead_forecasts_before_the_cutoff_are_bit_identical(history, tm
         assert (fc.params == fd.params) == same
     # the corruption reaches the scores: a realised target changes iff its window ends after
     # the cutoff (so the identical forecasts above are not an artefact of unused data)
-    keys = ["origin", "horizon_months", "currency"]
+    keys = ["origin", "horizon_months", "target"]
     rc, rd = clean.records.set_index(keys), dirty.records.set_index(keys)
     late = rc["target_end"] > cutoff
     assert late.any() and (~late).any()
