@@ -441,6 +441,48 @@ def calibrate_quotes(
                       + (f"; written to {out}" if out is not None else ""))
 
 
+# ---- snapshot ---------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def snapshot(
+    data: Annotated[Path, typer.Argument(help="Daily network history CSV.")],
+    out: Annotated[Path, typer.Option("--out", help="Market snapshot TOML to write.")],
+    asof: Annotated[str | None, typer.Option("--asof", help="A day of the history (default: its last).")] = None,
+    epochs: Annotated[Path | None, typer.Option("--epochs", help="Difficulty epochs CSV (exact epoch state).")] = None,
+    model: ModelOpt = None,
+    btc_drift_annual: Annotated[float, typer.Option(
+        "--btc-drift", help="Physical BTC drift a year, as the forward basis.")] = 0.0,
+    json_out: JsonOpt = False,
+):
+    """A market snapshot on a past day, from the history up to that day: network state, the filtered
+    hashrate and its uncertainty, the feedback average, and a physical BTC (usd_rate 0, trailing vols)."""
+    import pandas as pd
+
+    from curves.market import parse_date
+    from engine.history import load_difficulty_epochs, load_network_history
+    from engine.historical_market import market_from_history
+
+    if Path(out).suffix.lower() != ".toml":
+        raise InputError("out", f"the market file is TOML, got {Path(out).suffix or '(none)'!r}")
+    mdl = load_model(model)
+    hist = load_network_history(data)
+    dates = hist["date"] if "date" in hist.columns else hist.index
+    day = parse_date(asof, "asof") if asof else pd.Timestamp(dates.max()).date()
+    ep = load_difficulty_epochs(epochs) if epochs is not None else None
+    mkt = market_from_history(hist, day, epochs=ep, btc_drift_annual=btc_drift_annual,
+                              hashrate_vol_annual=mdl.hashrate_vol_annual, ema_days=mdl.hashprice_ema_days)
+    mkt.save(out)
+    doc = {k: (str(v) if isinstance(v, dt.date) else v) for k, v in mkt.to_dict().items() if k != "btc_vols"}
+    if json_out:
+        print_json({**doc, "out": str(out)})
+        return
+    out_console.print(
+        f"market as of {mkt.asof} -> {out}: BTC {mkt.btc_spot_usd:,.2f} USD, difficulty {mkt.difficulty:.6g}, "
+        f"height {mkt.height:,}, hashrate {mkt.hashrate_ehs:,.1f} EH/s +/- {100 * mkt.hashrate_log_sd:.1f}% "
+        f"(filtered), feedback average {mkt.hashprice_ema_usd_per_ph_day:.2f} USD/PH/day, spot index "
+        f"{mkt.spot_hashprice_usd_per_ph_day():.2f}")
+
+
 # ---- backtest ---------------------------------------------------------------------------------
 def _parse_horizons(text: str) -> tuple[int, ...]:
     try:

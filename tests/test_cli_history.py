@@ -71,3 +71,20 @@ def test_calibrate_bad_inputs(tmp_path):
     res = invoke("calibrate", DAILY, "--asof", "not-a-date", "--out", tmp_path / "m.toml")
     assert res.exit_code == 2 and "asof" in res.output
     assert not (tmp_path / "m.toml").exists()
+
+
+@needs_data
+def test_snapshot_rebuilds_the_default_market_network_state(tmp_path):
+    from curves.market import Market
+
+    out = tmp_path / "m.toml"
+    res = invoke("snapshot", DAILY, "--asof", "2026-01-31", "--epochs", EPOCHS, "--out", out)
+    assert res.exit_code == 0, res.output
+    made, default = Market.load(out), Market.default()
+    for name in ("asof", "height", "difficulty", "epoch_seconds_elapsed", "btc_spot_usd"):
+        assert getattr(made, name) == getattr(default, name), name
+    for name in ("fee_btc_per_block", "hashrate_ehs", "hashrate_log_sd", "hashprice_ema_usd_per_ph_day"):
+        assert getattr(made, name) == pytest.approx(getattr(default, name), rel=1e-6), name
+    assert made.usd_rate == 0.0 and made.btc_vols  # physical: no discounting, trailing vols
+    bad = invoke("snapshot", DAILY, "--asof", "2030-01-01", "--out", tmp_path / "x.toml")
+    assert bad.exit_code == 2 and "asof" in bad.stderr and not (tmp_path / "x.toml").exists()

@@ -17,7 +17,7 @@ from engine.hashrate_filter import filter_hashrate
 from engine.model import ModelParams
 from engine.newey_west import mean_and_stderr
 from engine.simulation import Simulation, build_inputs
-from tests.real_data import DAILY_CSV, EPOCHS_CSV, needs_data
+from real_data import DAILY_CSV, EPOCHS_CSV, needs_data
 
 
 def frozen(**changes) -> ModelParams:
