@@ -459,8 +459,8 @@ def snapshot(
     import pandas as pd
 
     from curves.market import parse_date
-    from engine.history import load_difficulty_epochs, load_network_history
     from engine.historical_market import market_from_history
+    from engine.history import load_difficulty_epochs, load_network_history
 
     if Path(out).suffix.lower() != ".toml":
         raise InputError("out", f"the market file is TOML, got {Path(out).suffix or '(none)'!r}")

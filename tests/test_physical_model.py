@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from real_data import DAILY_CSV, EPOCHS_CSV, needs_data
 
 from curves import protocol
 from curves.market import Market
@@ -17,7 +18,6 @@ from engine.hashrate_filter import filter_hashrate
 from engine.model import ModelParams
 from engine.newey_west import mean_and_stderr
 from engine.simulation import Simulation, build_inputs
-from real_data import DAILY_CSV, EPOCHS_CSV, needs_data
 
 
 def frozen(**changes) -> ModelParams:
