@@ -200,6 +200,61 @@ def print_retargets(epochs, mkt: Market, horizon: dt.date) -> None:
     out_console.print(table)
 
 
+# ---- epochs-check -----------------------------------------------------------------------------
+@app.command("epochs-check")
+@cli_errors
+def epochs_check(
+    epochs: Annotated[Path, typer.Argument(help="Difficulty epochs CSV (height,date,timestamp_utc,difficulty,...).")],
+    market: MarketOpt = None,
+    model: ModelOpt = None,
+    paths: PathsOpt = 100_000,
+    seed: SeedOpt = 42,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the rows: .csv, .json or .parquet.")] = None,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = None,
+):
+    """Out of sample: the model's difficulty per epoch from the as-of date against the epochs that followed."""
+    from engine.epoch_check import check_epochs, load_epochs_file
+    from engine.output import check_table_path, write_table
+
+    if out is not None:
+        check_table_path(out, "out")
+    mkt, mdl = load_market(market), load_model(model)
+    ep = load_epochs_file(epochs)
+    with progress_bar("simulating") as update:
+        res = check_epochs(ep, mkt, mdl, paths=paths, seed=seed, threads=threads, progress=update)
+    doc = res.to_dict()
+    if out is not None:
+        write_table(res.rows, out, doc)
+    if json_out:
+        print_json(doc)
+        return
+    table = Table(title=f"Difficulty per epoch: model as of {res.asof} ({res.paths:,} paths, seed {res.seed}) "
+                        f"against {Path(epochs).name}", header_style="bold",
+                  caption="T = 1e12; ~ marks a date the file estimates (+/- 1 day); percentile: where the actual "
+                          "sits in the model's distribution; log error: ln(actual / model mean); model figures "
+                          "over the paths that reach the epoch.")
+    for name in ("first block", "actual date", "model date", "actual", "model mean", "p05", "p50", "p95",
+                 "percentile", "log error", "in 5-95%"):
+        table.add_column(name, justify="left" if "date" in name else "right")
+    for r in res.rows.itertuples():
+        table.add_row(f"{r.start_height:,}", f"{'~' if r.date_estimated else ''}{r.actual_date}",
+                      f"{r.expected_start}", *(f"{x / 1e12:,.2f} T" for x in (
+                          r.actual_difficulty, r.model_mean, r.model_p05, r.model_p50, r.model_p95)),
+                      f"{r.percentile:.1f}", f"{r.log_error:+.4f}", "yes" if r.inside_90 else "NO")
+    out_console.print(table)
+    sm = doc["summary"]
+    if sm["epochs"]:
+        out_console.print(
+            f"{sm['epochs']} epochs: mean ln(actual/mean) {sm['mean_log_error']:+.4f}, RMS {sm['rmse_log_error']:.4f}; "
+            f"inside the 5-95% band {sm['inside_90']} of {sm['epochs']} (expected {sm['inside_90_expected']:.1f}); "
+            f"mean percentile {sm['mean_percentile']:.1f}; mean |date error| {sm['mean_abs_date_error_days']:.1f} days"
+            + (f"; skipped (reached by < half the paths): {sm['skipped_not_reached']}" if sm["skipped_not_reached"]
+               else ""))
+    else:
+        out_console.print(f"no epoch of the file is reached by half the paths within {res.horizon_days} days")
+
+
 # ---- spot -------------------------------------------------------------------------------------
 @app.command()
 @cli_errors
