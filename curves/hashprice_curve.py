@@ -1,5 +1,6 @@
 """HashpriceCurve: monthly forwards of the daily hashprice index with standard errors,
-expected difficulty per month and per epoch, and the daily expected index underneath.
+expected difficulty per month, the difficulty distribution per epoch, and the daily expected
+index underneath (with its distribution on selected days, when the run asked for it).
 
 >>> import datetime as dt
 >>> from curves.periods import Period
@@ -15,6 +16,7 @@ expected difficulty per month and per epoch, and the daily expected index undern
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,10 +25,30 @@ import pandas as pd
 from curves.periods import Period
 from curves.toml_io import InputError
 
+EPOCH_KEYS = ("start_height", "expected_start", "reach_probability", "difficulty_mean",
+              "difficulty_mean_stderr", "difficulty_p05", "difficulty_p50", "difficulty_p95")
+
+
+def _plain(v):
+    """A JSON-ready scalar: ints stay ints, dates become ISO strings, NaN becomes None."""
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
 
 @dataclass
 class HashpriceCurve:
-    """Forwards per period (USD/PH/day, BTC/PH/day) with stderrs; daily expected index."""
+    """Forwards per period (USD/PH/day, BTC/PH/day) with stderrs; daily expected index.
+
+    ``epochs``: one row per retarget reached by at least half the paths (see
+    :func:`engine.distributions.epoch_frame` for the columns and conventions).
+    ``daily_bands``: quantiles of the daily index and difficulty on selected days, or None.
+    """
 
     asof: dt.date
     periods: list[Period]
@@ -43,6 +65,7 @@ class HashpriceCurve:
     paths: int = 0
     seed: int = 0
     samples_hashprice_usd_per_ph_day: np.ndarray | None = None
+    daily_bands: pd.DataFrame | None = None
 
     def __post_init__(self):
         for name in ("hashprice_usd_per_ph_day", "hashprice_stderr", "hashvalue_btc_per_ph_day",
@@ -77,7 +100,10 @@ class HashpriceCurve:
                 "hashvalue_stderr": float(self.hashvalue_stderr[i]),
                 "difficulty_mean": float(self.difficulty_mean[i]),
             })
-        return {"asof": self.asof.isoformat(), "paths": self.paths, "seed": self.seed, "months": months}
+        epochs = [{k: _plain(getattr(row, k)) for k in EPOCH_KEYS}
+                  for row in self.epochs.itertuples()] if len(self.epochs) else []
+        return {"asof": self.asof.isoformat(), "paths": self.paths, "seed": self.seed, "months": months,
+                "epochs": epochs}
 
     def forward_usd_per_ph_day(self, start: dt.date, end: dt.date) -> tuple[float, float]:
         """Forward of the average daily index over [start, end], with its standard error.

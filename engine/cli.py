@@ -125,12 +125,13 @@ def curve(
     market: MarketOpt = None,
     model: ModelOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the curve: .csv, .json or .parquet.")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="PNG: forwards, band, sample-path fan.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="PNG: forwards, and 5-95% / 25-75% bands of the daily index and difficulty.")] = None,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
     shift: ShiftOpt = None,
 ):
-    """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) from the Monte Carlo engine."""
+    """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) and the next difficulty retargets."""
     from engine.curve_builder import build_curve
     from engine.output import check_png_path, check_table_path, write_table
 
@@ -142,7 +143,8 @@ def curve(
     hs = load_shift(shift, mkt)
     with progress_bar("simulating") as update:
         c = build_curve(mkt, mdl, months=months, paths=paths, seed=seed, threads=threads,
-                        n_samples=40 if plot else 0, progress=update, hashrate_shift_per_day=hs)
+                        progress=update, hashrate_shift_per_day=hs,
+                        bands=plot is not None)
     doc = c.to_dict()
     if out is not None:
         write_table(c.to_frame(), out, doc)
@@ -162,10 +164,95 @@ def curve(
     spot = mkt.spot_hashprice_usd_per_ph_day()
     out_console.print(f"spot index {spot:.2f} USD/PH/day; BTC {mkt.btc_spot_usd:,.0f} USD; "
                       f"difficulty {mkt.difficulty:.4e}")
-    nxt = [f"{mkt.asof + dt.timedelta(days=float(e.start_day_mean)):%Y-%m-%d} "
-           f"{100 * (e.difficulty_mean / mkt.difficulty - 1):+.1f}%" for e in c.epochs.head(3).itertuples()]
-    if nxt:
-        out_console.print("expected retargets (mean date, mean difficulty vs today): " + ", ".join(nxt))
+    print_retargets(c.epochs, mkt, c.daily_dates[-1])
+
+
+RETARGET_ROWS = 8
+SURE_REACH = 0.99
+
+
+def print_retargets(epochs, mkt: Market, horizon: dt.date) -> None:
+    """The next retargets: date, mean difficulty with its stderr, and the spread across paths."""
+    if not len(epochs):
+        out_console.print(f"no retarget is reached by half the paths before {horizon}")
+        return
+    more = f" {len(epochs) - RETARGET_ROWS} more in --json." if len(epochs) > RETARGET_ROWS else ""
+    caption = (f"T = 1e12. Date: the UTC day of the mean retarget time. Mean, median and 5%..95% range "
+               f"across the paths that reach the epoch by {horizon}; epochs reached by fewer than half the "
+               f"paths are not shown, and * marks those reached by fewer than {SURE_REACH:.0%} (their figures "
+               f"lean to early, high-hashrate paths).{more}")
+    table = Table(title=f"Next difficulty retargets (today {mkt.difficulty / 1e12:,.2f} T, "
+                        f"epoch from height {mkt.height - mkt.height % protocol.RETARGET_BLOCKS:,})",
+                  header_style="bold", caption=caption)
+    for name in ("first block", "expected date", "reached", "mean difficulty", "stderr", "mean vs today",
+                 "median vs today", "90% range vs today"):
+        table.add_column(name, justify="left" if name == "expected date" else "right")
+
+    def pct(d):
+        return f"{100 * (d / mkt.difficulty - 1):+.1f}%" if math.isfinite(d) else "-"
+
+    for e in epochs.head(RETARGET_ROWS).itertuples():
+        star = "*" if e.reach_probability < SURE_REACH else ""
+        table.add_row(f"{e.start_height:,}", f"{e.expected_start}", f"{100 * e.reach_probability:.1f}%{star}",
+                      f"{e.difficulty_mean / 1e12:,.2f} T", f"{e.difficulty_mean_stderr / 1e12:.3f} T",
+                      pct(e.difficulty_mean), pct(e.difficulty_p50),
+                      f"{pct(e.difficulty_p05)} .. {pct(e.difficulty_p95)}")
+    out_console.print(table)
+
+
+# ---- epochs-check -----------------------------------------------------------------------------
+@app.command("epochs-check")
+@cli_errors
+def epochs_check(
+    epochs: Annotated[Path, typer.Argument(help="Difficulty epochs CSV (height,date,timestamp_utc,difficulty,...).")],
+    market: MarketOpt = None,
+    model: ModelOpt = None,
+    paths: PathsOpt = 100_000,
+    seed: SeedOpt = 42,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the rows: .csv, .json or .parquet.")] = None,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = None,
+):
+    """Out of sample: the model's difficulty per epoch from the as-of date against the epochs that followed."""
+    from engine.epoch_check import check_epochs, load_epochs_file
+    from engine.output import check_table_path, write_table
+
+    if out is not None:
+        check_table_path(out, "out")
+    mkt, mdl = load_market(market), load_model(model)
+    ep = load_epochs_file(epochs)
+    with progress_bar("simulating") as update:
+        res = check_epochs(ep, mkt, mdl, paths=paths, seed=seed, threads=threads, progress=update)
+    doc = res.to_dict()
+    if out is not None:
+        write_table(res.rows, out, doc)
+    if json_out:
+        print_json(doc)
+        return
+    table = Table(title=f"Difficulty per epoch: model as of {res.asof} ({res.paths:,} paths, seed {res.seed}) "
+                        f"against {Path(epochs).name}", header_style="bold",
+                  caption="T = 1e12; ~ marks a date the file estimates (+/- 1 day); percentile: where the actual "
+                          "sits in the model's distribution; log error: ln(actual / model mean); model figures "
+                          "over the paths that reach the epoch.")
+    for name in ("first block", "actual date", "model date", "actual", "model mean", "p05", "p50", "p95",
+                 "percentile", "log error", "in 5-95%"):
+        table.add_column(name, justify="left" if "date" in name else "right")
+    for r in res.rows.itertuples():
+        table.add_row(f"{r.start_height:,}", f"{'~' if r.date_estimated else ''}{r.actual_date}",
+                      f"{r.expected_start}", *(f"{x / 1e12:,.2f} T" for x in (
+                          r.actual_difficulty, r.model_mean, r.model_p05, r.model_p50, r.model_p95)),
+                      f"{r.percentile:.1f}", f"{r.log_error:+.4f}", "yes" if r.inside_90 else "NO")
+    out_console.print(table)
+    sm = doc["summary"]
+    if sm["epochs"]:
+        out_console.print(
+            f"{sm['epochs']} epochs: mean ln(actual/mean) {sm['mean_log_error']:+.4f}, RMS {sm['rmse_log_error']:.4f}; "
+            f"inside the 5-95% band {sm['inside_90']} of {sm['epochs']} (expected {sm['inside_90_expected']:.1f}); "
+            f"mean percentile {sm['mean_percentile']:.1f}; mean |date error| {sm['mean_abs_date_error_days']:.1f} days"
+            + (f"; skipped (reached by < half the paths): {sm['skipped_not_reached']}" if sm["skipped_not_reached"]
+               else ""))
+    else:
+        out_console.print(f"no epoch of the file is reached by half the paths within {res.horizon_days} days")
 
 
 # ---- spot -------------------------------------------------------------------------------------

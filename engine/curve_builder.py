@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from curves.hashprice_curve import HashpriceCurve
 from curves.market import Market
 from curves.periods import Period, monthly_periods
 from curves.toml_io import InputError
 from engine import kernel as K
+from engine.distributions import daily_bands, distribution_days, epoch_frame
 from engine.model import ModelParams
 from engine.simulation import Simulation, SimulationRun
 
@@ -31,14 +31,7 @@ def curve_from_run(run: SimulationRun, sim: Simulation, periods: Sequence[Period
     """The curve's numbers from a run whose first len(periods) windows are ``periods``."""
     k = len(periods)
     daily_mean, daily_se = run.daily_hashprice_cv()
-    reach, diff, day = run.epoch_table()
-    ok = reach > 0
-    epochs = pd.DataFrame({
-        "epoch": np.arange(1, reach.size + 1)[ok],
-        "start_day_mean": day[ok],
-        "difficulty_mean": diff[ok],
-        "fraction_of_paths": reach[ok],
-    })
+    epochs = epoch_frame(run, sim.market.asof, sim.market.height)
     samples = run.samples[:, :, K.SP_HASHPRICE_USD] if run.samples.size else None
     return HashpriceCurve(
         asof=sim.market.asof,
@@ -56,14 +49,18 @@ def curve_from_run(run: SimulationRun, sim: Simulation, periods: Sequence[Period
         paths=run.n_paths,
         seed=sim.seed,
         samples_hashprice_usd_per_ph_day=samples,
+        daily_bands=daily_bands(run) if run.distribution_days else None,
     )
 
 
 def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: int = 100_000,
                 seed: int = 42, n_samples: int = 0, threads: int | None = None,
                 chunk_paths: int = 65_536, hashrate_shift_per_day: np.ndarray | None = None,
-                progress: Callable[[int, int], None] | None = None) -> HashpriceCurve:
-    """Monthly hashprice forward curve for the ``months`` calendar months after the as-of date."""
+                progress: Callable[[int, int], None] | None = None, bands: bool = False) -> HashpriceCurve:
+    """Monthly hashprice forward curve for the ``months`` calendar months after the as-of date.
+
+    ``bands``: also the distribution of the daily index and difficulty, weekly (for plots).
+    """
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 600:
         raise InputError("months", f"must be an integer in 1..600, got {months!r}")
     periods = monthly_periods(market.asof, months)
@@ -71,5 +68,6 @@ def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: 
     sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, n_samples=n_samples,
                      threads=threads, chunk_paths=chunk_paths,
                      hashrate_shift_per_day=hashrate_shift_per_day)
-    run = sim.run(day_windows(sim, periods), progress=progress)
+    run = sim.run(day_windows(sim, periods), progress=progress,
+                  distribution_days=distribution_days(n_days) if bands else ())
     return curve_from_run(run, sim, periods)

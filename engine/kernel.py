@@ -5,6 +5,11 @@ Layout: ``prange`` over blocks of antithetic pairs; inside a block, every pass o
 paths is a flat loop that LLVM vectorises (counter RNG, inverse-CDF normals, exp by 2^k * p).
 Rare work (normal tails, jumps, retargets, halvings) runs in scalar fix-up passes.
 Block results are reduced by the caller in block order, so sums never depend on threads.
+
+Distributions: each retarget's difficulty (per epoch) and, on requested days, the daily index
+and difficulty are counted on the fixed log-ratio grid of :mod:`engine.histogram`. Counts are
+integers, so they go to one histogram per *lane* (a lane is a sequence of blocks run by one
+thread) and their totals are exact in any merge order; memory is lanes x histograms x bins.
 """
 
 import numpy as np
@@ -13,6 +18,7 @@ from numba import njit, prange
 from curves import protocol
 from curves.units import SATS_PER_BTC, SECONDS_PER_DAY, TWO_POW_32
 from engine import rng
+from engine.histogram import N_BINS, bin_index
 
 # per-day inputs: columns of ``steps``
 S_BTC_DRIFT, S_BTC_VOL, S_HASHRATE_SHIFT, S_LOG_COST = 0, 1, 2, 3
@@ -25,8 +31,8 @@ N_STEP_INPUTS = 4
 N_PARAMS = 23
 # initial state: entries of ``init``
 (I_LOG_BTC, I_LOG_HASHRATE_HS, I_LOG_FEE, I_DIFFICULTY, I_HEIGHT, I_EPOCH_BLOCKS,
- I_EPOCH_SECONDS, I_HASHPRICE_EMA, I_LOG_HASHRATE_SD) = range(9)
-N_INIT = 9
+ I_EPOCH_SECONDS, I_HASHPRICE_EMA, I_LOG_HASHRATE_SD, I_INDEX_REF_USD) = range(10)
+N_INIT = 10
 # window quantities (averages per day over each window)
 Q_HASHPRICE_USD, Q_HASHVALUE_BTC, Q_DIFFICULTY, Q_BTC_USD, Q_BLOCKS = range(5)
 N_QUANTITIES = 5
@@ -36,8 +42,14 @@ N_DAILY = 8
 # window pair-mean moment sums: x, x^2, control c (window BTC average), c^2, x*c
 M_X, M_XX, M_C, M_CC, M_XC = range(5)
 N_MOMENTS = 5
-# per-epoch accumulators
-E_COUNT, E_DIFFICULTY, E_DAY = range(3)
+# per-epoch sums per block, antithetic pairs as the units: x = members of the pair that reach
+# the epoch (0, 1 or 2), y = the sum over them of D_k / D_0 - 1; start time s = fractional day index
+(E_COUNT, E_REL, E_REL2, E_REL_COUNT, E_COUNT2, E_DAY, E_DAY2) = range(7)
+N_EPOCH_SUMS = 7  # sums of x, y, y^2, x*y, x^2, s, s^2
+# per-day histograms: quantities, and the two ends of a histogram's exact range
+H_INDEX_USD, H_DIFFICULTY = range(2)
+N_DAY_HIST = 2
+R_MIN, R_MAX = range(2)
 # sample-path fields
 (SP_HASHPRICE_USD, SP_BTC_USD, SP_DIFFICULTY, SP_HASHRATE_HS, SP_FEE_BTC_PER_BLOCK,
  SP_BLOCKS) = range(6)
@@ -51,7 +63,7 @@ _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, halv_at,
-                         epoch_idx, epochs, blk, out_day):
+                         epoch_idx, ep_ratio, ep_day, d0, out_day):
     """Exact piecewise day for one path: retargets and halvings at their fractional times."""
     rem = 1.0
     hv_acc = 0.0
@@ -87,10 +99,9 @@ def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, 
             if to_ret <= to_halv:
                 new_d = protocol.retarget_difficulty(d[i], s_ep[i] - t_first[i])
                 k = epoch_idx[i]
-                if k < epochs.shape[1]:
-                    epochs[blk, k, E_COUNT] += 1.0
-                    epochs[blk, k, E_DIFFICULTY] += new_d
-                    epochs[blk, k, E_DAY] += t + 1.0 - rem
+                if k < ep_ratio.shape[0]:
+                    ep_ratio[k, i] = new_d / d0
+                    ep_day[k, i] = t + 1.0 - rem  # the new epoch starts 1 - rem into day t
                 epoch_idx[i] = k + 1
                 d[i] = new_d
                 b[i] = 0.0
@@ -104,14 +115,23 @@ def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, 
 
 @njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_days,
-                   win_cp0, win_cp1, win_len, n_samples, n_epochs, store_paths):
+                   win_cp0, win_cp1, win_len, n_samples, n_epochs, store_paths, n_epoch_hist, day_slot,
+                   n_lanes):
     """Simulate pairs [pair_start, pair_start + n_pairs); see ``engine.simulation`` for the driver.
+
+    Epoch k is the k-th retarget after the start (k = 0 the next one); only the first
+    ``n_epochs`` are recorded, and the first ``n_epoch_hist`` of them histogrammed. On day t
+    with ``day_slot[t] = j >= 0`` the daily index and difficulty go to day histogram j.
+    ``n_lanes`` (the thread count, say) only sets how work is split, never the results.
 
     Returns (window_values[2*n_pairs or 0, n_windows, N_QUANTITIES] (per path, if ``store_paths``),
     moments[n_blocks, N_MOMENTS, n_windows, N_QUANTITIES] (pair-mean sums, BTC as control),
     daily[n_blocks, n_days, N_DAILY],
-    epochs[n_blocks, n_epochs, 3], samples[n_samples, n_days, N_SAMPLE_FIELDS]). Path 2p is the "+" member of
-    pair p and 2p+1 its antithetic twin.
+    epochs[n_blocks, n_epochs, N_EPOCH_SUMS], samples[n_samples, n_days, N_SAMPLE_FIELDS],
+    epoch_hist[n_lanes, n_epoch_hist, N_BINS] of ln(D_k / D_0), epoch_range[n_lanes, n_epochs, 2],
+    day_hist[n_lanes, n_slots, N_DAY_HIST, N_BINS] of ln(index / today's index) and ln(D / D_0),
+    day_range[n_lanes, n_slots, N_DAY_HIST, 2]). Path 2p is the "+" member of pair p and 2p+1
+    its antithetic twin. Histograms count int32 per lane: at most 2^31 - 1 paths per chunk.
     """
     n_days = steps.shape[0]
     n_cp = cp_days.size
@@ -120,224 +140,272 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     win_out = np.empty((2 * n_pairs if store_paths else 0, n_win, N_QUANTITIES))
     moments = np.zeros((n_blocks, N_MOMENTS, n_win, N_QUANTITIES))
     daily = np.zeros((n_blocks, n_days, N_DAILY))
-    epochs = np.zeros((n_blocks, n_epochs, 3))
+    epochs = np.zeros((n_blocks, n_epochs, N_EPOCH_SUMS))
     samples = np.zeros((n_samples, n_days, N_SAMPLE_FIELDS))
+    n_lanes = max(1, min(n_lanes, n_blocks))
+    n_slots = 0
+    for t in range(n_days):
+        n_slots = max(n_slots, day_slot[t] + 1)
+    epoch_hist = np.zeros((n_lanes, n_epoch_hist, N_BINS), np.int32)
+    epoch_range = np.empty((n_lanes, n_epochs, 2))
+    epoch_range[:, :, R_MIN] = np.inf
+    epoch_range[:, :, R_MAX] = -np.inf
+    day_hist = np.zeros((n_lanes, n_slots, N_DAY_HIST, N_BINS), np.int32)
+    day_range = np.empty((n_lanes, n_slots, N_DAY_HIST, 2))
+    day_range[:, :, :, R_MIN] = np.inf
+    day_range[:, :, :, R_MAX] = -np.inf
+    d0 = init[I_DIFFICULTY]
+    log_d0 = np.log(d0)
+    log_index0 = np.log(init[I_INDEX_REF_USD])
     key = rng.seed_key(seed)
     refresh = max(1, np.int64(par[P_FEEDBACK_EVERY_DAYS]))
     sub0 = protocol.subsidy_sats(np.int64(init[I_HEIGHT]) + 1) / SATS_PER_BTC
     halv0 = protocol.next_halving_height(np.int64(init[I_HEIGHT])) - 1.0
 
-    for blk in prange(n_blocks):
-        p0 = pair_start + blk * block_pairs
-        n = min(block_pairs, pair_start + n_pairs - p0)
-        m = 2 * n
-        u3 = np.empty((3, n))
-        z3 = np.empty((3, n))
-        jump_word = np.empty(n, np.uint64)
-        e_btc = np.empty(m)
-        e_h = np.empty(m)
-        e_f = np.empty(m)
-        log_btc = np.full(m, init[I_LOG_BTC])
-        log_h = np.full(m, init[I_LOG_HASHRATE_HS])
-        h_out = np.zeros(m)  # log hashrate offline after a jump (outage, ban), recovering
-        log_fee = np.full(m, init[I_LOG_FEE])
-        btc = np.empty(m)
-        hashrate = np.empty(m)
-        fee = np.empty(m)
-        bits = np.empty((3, m), np.int64)
-        d = np.full(m, init[I_DIFFICULTY])
-        h = np.full(m, init[I_HEIGHT])
-        b = np.full(m, init[I_EPOCH_BLOCKS])
-        s_ep = np.full(m, init[I_EPOCH_SECONDS])
-        t_first = np.zeros(m)
-        sub = np.full(m, sub0)
-        halv_at = np.full(m, halv0)
-        ema = np.full(m, init[I_HASHPRICE_EMA])
-        h_drift = np.empty(m)
-        epoch_idx = np.zeros(m, np.int64)
-        event = np.zeros(m, np.bool_)
-        day_q = np.empty((N_QUANTITIES, m))
-        cum = np.zeros((N_QUANTITIES, m))
-        cps = np.zeros((n_cp, N_QUANTITIES, m))
-        out_day = np.empty(N_QUANTITIES)
-        if init[I_LOG_HASHRATE_SD] > 0.0:  # today's hashrate is uncertain: one draw per pair, +/-
-            for j in range(n):
-                z0 = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
-                    key, rng.counter(p0 + j, 0, rng.FACTOR_START_HASHRATE))))
-                log_h[j] += init[I_LOG_HASHRATE_SD] * z0
-                log_h[n + j] -= init[I_LOG_HASHRATE_SD] * z0
-        next_cp = 0
-        if n_cp > 0 and cp_days[0] < 0:
-            next_cp = 1
-        for i in range(m):
-            h_drift[i] = par[P_H_GROWTH] + par[P_H_FEEDBACK] * (np.log(ema[i]) - steps[0, S_LOG_COST])
+    for lane in prange(n_lanes):  # a lane runs blocks lane, lane + n_lanes, ... on one thread
+        for blk in range(lane, n_blocks, n_lanes):
+            p0 = pair_start + blk * block_pairs
+            n = min(block_pairs, pair_start + n_pairs - p0)
+            m = 2 * n
+            u3 = np.empty((3, n))
+            z3 = np.empty((3, n))
+            jump_word = np.empty(n, np.uint64)
+            e_btc = np.empty(m)
+            e_h = np.empty(m)
+            e_f = np.empty(m)
+            log_btc = np.full(m, init[I_LOG_BTC])
+            log_h = np.full(m, init[I_LOG_HASHRATE_HS])
+            h_out = np.zeros(m)  # log hashrate offline after a jump (outage, ban), recovering
+            log_fee = np.full(m, init[I_LOG_FEE])
+            btc = np.empty(m)
+            hashrate = np.empty(m)
+            fee = np.empty(m)
+            bits = np.empty((3, m), np.int64)
+            d = np.full(m, init[I_DIFFICULTY])
+            h = np.full(m, init[I_HEIGHT])
+            b = np.full(m, init[I_EPOCH_BLOCKS])
+            s_ep = np.full(m, init[I_EPOCH_SECONDS])
+            t_first = np.zeros(m)
+            sub = np.full(m, sub0)
+            halv_at = np.full(m, halv0)
+            ema = np.full(m, init[I_HASHPRICE_EMA])
+            h_drift = np.empty(m)
+            epoch_idx = np.zeros(m, np.int64)
+            ep_ratio = np.empty((n_epochs, m))  # D_k / D_0 and start day of each path's epochs
+            ep_day = np.empty((n_epochs, m))
+            event = np.zeros(m, np.bool_)
+            day_q = np.empty((N_QUANTITIES, m))
+            cum = np.zeros((N_QUANTITIES, m))
+            cps = np.zeros((n_cp, N_QUANTITIES, m))
+            out_day = np.empty(N_QUANTITIES)
+            if init[I_LOG_HASHRATE_SD] > 0.0:  # today's hashrate is uncertain: one draw per pair, +/-
+                for j in range(n):
+                    z0 = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
+                        key, rng.counter(p0 + j, 0, rng.FACTOR_START_HASHRATE))))
+                    log_h[j] += init[I_LOG_HASHRATE_SD] * z0
+                    log_h[n + j] -= init[I_LOG_HASHRATE_SD] * z0
+            next_cp = 0
+            if n_cp > 0 and cp_days[0] < 0:
+                next_cp = 1
+            for i in range(m):
+                h_drift[i] = par[P_H_GROWTH] + par[P_H_FEEDBACK] * (np.log(ema[i]) - steps[0, S_LOG_COST])
 
-        for t in range(n_days):
-            # 1. counter RNG -> uniforms -> central inverse-CDF normals (vectorised)
-            for f in range(3):
+            for t in range(n_days):
+                # 1. counter RNG -> uniforms -> central inverse-CDF normals (vectorised)
+                for f in range(3):
+                    for j in range(n):
+                        u = rng.unit_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, f)))
+                        u3[f, j] = u
+                        z3[f, j] = rng.normal_central(u)
                 for j in range(n):
-                    u = rng.unit_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, f)))
-                    u3[f, j] = u
-                    z3[f, j] = rng.normal_central(u)
-            for j in range(n):
-                jump_word[j] = rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_FLAGS))
-            # 2. tails (scalar, ~4.85% of draws)
-            for f in range(3):
+                    jump_word[j] = rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_FLAGS))
+                # 2. tails (scalar, ~4.85% of draws)
+                for f in range(3):
+                    for j in range(n):
+                        u = u3[f, j]
+                        if u < rng.P_LOW or u > rng.P_HIGH:
+                            z3[f, j] = rng.normal_tail(u)
+                # 3. correlated, scaled shocks for both members of each pair
+                vol_btc = steps[t, S_BTC_VOL]
                 for j in range(n):
-                    u = u3[f, j]
-                    if u < rng.P_LOW or u > rng.P_HIGH:
-                        z3[f, j] = rng.normal_tail(u)
-            # 3. correlated, scaled shocks for both members of each pair
-            vol_btc = steps[t, S_BTC_VOL]
-            for j in range(n):
-                zs = z3[0, j]
-                zh = par[P_L10] * zs + par[P_L11] * z3[1, j]
-                zf = par[P_L20] * zs + par[P_L21] * z3[1, j] + par[P_L22] * z3[2, j]
-                e_btc[j] = vol_btc * zs
-                e_btc[n + j] = -vol_btc * zs
-                e_h[j] = par[P_H_VOL] * zh
-                e_h[n + j] = -par[P_H_VOL] * zh
-                e_f[j] = par[P_F_VOL] * zf
-                e_f[n + j] = -par[P_F_VOL] * zf
-            # 4. jumps (scalar, rare): one flag word per pair, sizes antithetic within the pair
-            for j in range(n):
-                w = jump_word[j]
-                fs = np.float64(w & _FLAG_MASK) < par[P_JS_THRESHOLD]
-                fh = np.float64((w >> np.uint64(21)) & _FLAG_MASK) < par[P_JH_THRESHOLD]
-                ff = np.float64((w >> np.uint64(42)) & _FLAG_MASK) < par[P_JF_THRESHOLD]
-                if fs or fh or ff:
-                    if fs:
-                        zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
-                            key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_BTC))))
-                        e_btc[j] += par[P_JS_MEAN] + par[P_JS_STD] * zj
-                        e_btc[n + j] += par[P_JS_MEAN] - par[P_JS_STD] * zj
-                    if fh:
-                        zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
-                            key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_HASHRATE))))
-                        h_out[j] += par[P_JH_MEAN] + par[P_JH_STD] * zj
-                        h_out[n + j] += par[P_JH_MEAN] - par[P_JH_STD] * zj
-                    if ff:
-                        zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
-                            key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_FEE))))
-                        e_f[j] += par[P_JF_MEAN] + par[P_JF_STD] * zj
-                        e_f[n + j] += par[P_JF_MEAN] - par[P_JF_STD] * zj
-            # 5. log-state update and exp (vectorised)
-            drift_btc = steps[t, S_BTC_DRIFT]
-            shift_h = steps[t, S_HASHRATE_SHIFT]
-            recover = par[P_JH_RECOVERY]
-            for i in range(m):
-                log_btc[i] += drift_btc + e_btc[i]
-                log_h[i] += h_drift[i] + shift_h + e_h[i]
-                log_fee[i] += par[P_F_KAPPA] * (par[P_F_LEVEL] - log_fee[i]) + e_f[i]
-                bits[0, i], btc[i] = rng.exp_split(log_btc[i])
-                bits[1, i], hashrate[i] = rng.exp_split(log_h[i] + h_out[i])
-                h_out[i] -= recover * h_out[i]
-                bits[2, i], fee[i] = rng.exp_split(log_fee[i])
-            scale = bits.view(np.float64)
-            for i in range(m):
-                btc[i] *= scale[0, i]
-                hashrate[i] *= scale[1, i]
-                fee[i] *= scale[2, i]
-            # 6. blocks and the day's index where no retarget or halving falls (vectorised)
-            for i in range(m):
-                rate = hashrate[i] * _RATE_K / d[i]
-                ev = (b[i] + rate >= protocol.RETARGET_BLOCKS) or (h[i] + rate >= halv_at[i])
-                event[i] = ev
-                if not ev:
-                    b[i] += rate
-                    h[i] += rate
-                    s_ep[i] += SECONDS_PER_DAY
-                hv = _HV_K * (sub[i] + fee[i]) / d[i]
-                day_q[Q_HASHVALUE_BTC, i] = hv
-                day_q[Q_HASHPRICE_USD, i] = hv * btc[i]
-                day_q[Q_DIFFICULTY, i] = d[i]
-                day_q[Q_BTC_USD, i] = btc[i]
-                day_q[Q_BLOCKS, i] = rate
-            # 7. exact piecewise days for paths with an event (scalar, ~7% of path-days)
-            for i in range(m):
-                if event[i]:
-                    _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub,
-                                         halv_at, epoch_idx, epochs, blk, out_day)
-                    day_q[Q_HASHPRICE_USD, i] = out_day[Q_HASHPRICE_USD]
-                    day_q[Q_HASHVALUE_BTC, i] = out_day[Q_HASHVALUE_BTC]
-                    day_q[Q_DIFFICULTY, i] = out_day[Q_DIFFICULTY]
-                    day_q[Q_BLOCKS, i] = out_day[Q_BLOCKS]
-            # 8. fixings: running sums per path, the feedback EMA, per-day pair-mean moments
-            for q in range(N_QUANTITIES):
+                    zs = z3[0, j]
+                    zh = par[P_L10] * zs + par[P_L11] * z3[1, j]
+                    zf = par[P_L20] * zs + par[P_L21] * z3[1, j] + par[P_L22] * z3[2, j]
+                    e_btc[j] = vol_btc * zs
+                    e_btc[n + j] = -vol_btc * zs
+                    e_h[j] = par[P_H_VOL] * zh
+                    e_h[n + j] = -par[P_H_VOL] * zh
+                    e_f[j] = par[P_F_VOL] * zf
+                    e_f[n + j] = -par[P_F_VOL] * zf
+                # 4. jumps (scalar, rare): one flag word per pair, sizes antithetic within the pair
+                for j in range(n):
+                    w = jump_word[j]
+                    fs = np.float64(w & _FLAG_MASK) < par[P_JS_THRESHOLD]
+                    fh = np.float64((w >> np.uint64(21)) & _FLAG_MASK) < par[P_JH_THRESHOLD]
+                    ff = np.float64((w >> np.uint64(42)) & _FLAG_MASK) < par[P_JF_THRESHOLD]
+                    if fs or fh or ff:
+                        if fs:
+                            zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
+                                key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_BTC))))
+                            e_btc[j] += par[P_JS_MEAN] + par[P_JS_STD] * zj
+                            e_btc[n + j] += par[P_JS_MEAN] - par[P_JS_STD] * zj
+                        if fh:
+                            zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
+                                key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_HASHRATE))))
+                            h_out[j] += par[P_JH_MEAN] + par[P_JH_STD] * zj
+                            h_out[n + j] += par[P_JH_MEAN] - par[P_JH_STD] * zj
+                        if ff:
+                            zj = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
+                                key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_FEE))))
+                            e_f[j] += par[P_JF_MEAN] + par[P_JF_STD] * zj
+                            e_f[n + j] += par[P_JF_MEAN] - par[P_JF_STD] * zj
+                # 5. log-state update and exp (vectorised)
+                drift_btc = steps[t, S_BTC_DRIFT]
+                shift_h = steps[t, S_HASHRATE_SHIFT]
+                recover = par[P_JH_RECOVERY]
                 for i in range(m):
-                    cum[q, i] += day_q[q, i]
-            ew = par[P_EMA_WEIGHT]
-            for i in range(m):
-                ema[i] += ew * (day_q[Q_HASHPRICE_USD, i] - ema[i])
-            s_hp = 0.0
-            s_hp2 = 0.0
-            s_hv = 0.0
-            s_hv2 = 0.0
-            s_s = 0.0
-            s_s2 = 0.0
-            s_hps = 0.0
-            s_d = 0.0
-            for j in range(n):
-                hp = 0.5 * (day_q[Q_HASHPRICE_USD, j] + day_q[Q_HASHPRICE_USD, n + j])
-                hv = 0.5 * (day_q[Q_HASHVALUE_BTC, j] + day_q[Q_HASHVALUE_BTC, n + j])
-                sp = 0.5 * (btc[j] + btc[n + j])
-                s_hp += hp
-                s_hp2 += hp * hp
-                s_hv += hv
-                s_hv2 += hv * hv
-                s_s += sp
-                s_s2 += sp * sp
-                s_hps += hp * sp
-                s_d += 0.5 * (day_q[Q_DIFFICULTY, j] + day_q[Q_DIFFICULTY, n + j])
-            daily[blk, t, D_HP] = s_hp
-            daily[blk, t, D_HP2] = s_hp2
-            daily[blk, t, D_HV] = s_hv
-            daily[blk, t, D_HV2] = s_hv2
-            daily[blk, t, D_BTC] = s_s
-            daily[blk, t, D_BTC2] = s_s2
-            daily[blk, t, D_HP_BTC] = s_hps
-            daily[blk, t, D_DIFF] = s_d
-            while next_cp < n_cp and cp_days[next_cp] == t:
+                    log_btc[i] += drift_btc + e_btc[i]
+                    log_h[i] += h_drift[i] + shift_h + e_h[i]
+                    log_fee[i] += par[P_F_KAPPA] * (par[P_F_LEVEL] - log_fee[i]) + e_f[i]
+                    bits[0, i], btc[i] = rng.exp_split(log_btc[i])
+                    bits[1, i], hashrate[i] = rng.exp_split(log_h[i] + h_out[i])
+                    h_out[i] -= recover * h_out[i]
+                    bits[2, i], fee[i] = rng.exp_split(log_fee[i])
+                scale = bits.view(np.float64)
+                for i in range(m):
+                    btc[i] *= scale[0, i]
+                    hashrate[i] *= scale[1, i]
+                    fee[i] *= scale[2, i]
+                # 6. blocks and the day's index where no retarget or halving falls (vectorised)
+                for i in range(m):
+                    rate = hashrate[i] * _RATE_K / d[i]
+                    ev = (b[i] + rate >= protocol.RETARGET_BLOCKS) or (h[i] + rate >= halv_at[i])
+                    event[i] = ev
+                    if not ev:
+                        b[i] += rate
+                        h[i] += rate
+                        s_ep[i] += SECONDS_PER_DAY
+                    hv = _HV_K * (sub[i] + fee[i]) / d[i]
+                    day_q[Q_HASHVALUE_BTC, i] = hv
+                    day_q[Q_HASHPRICE_USD, i] = hv * btc[i]
+                    day_q[Q_DIFFICULTY, i] = d[i]
+                    day_q[Q_BTC_USD, i] = btc[i]
+                    day_q[Q_BLOCKS, i] = rate
+                # 7. exact piecewise days for paths with an event (scalar, ~7% of path-days)
+                for i in range(m):
+                    if event[i]:
+                        _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub,
+                                             halv_at, epoch_idx, ep_ratio, ep_day, d0, out_day)
+                        day_q[Q_HASHPRICE_USD, i] = out_day[Q_HASHPRICE_USD]
+                        day_q[Q_HASHVALUE_BTC, i] = out_day[Q_HASHVALUE_BTC]
+                        day_q[Q_DIFFICULTY, i] = out_day[Q_DIFFICULTY]
+                        day_q[Q_BLOCKS, i] = out_day[Q_BLOCKS]
+                # 8. fixings: running sums per path, the feedback EMA, per-day pair-mean moments
                 for q in range(N_QUANTITIES):
                     for i in range(m):
-                        cps[next_cp, q, i] = cum[q, i]
-                next_cp += 1
-            # 9. sample paths for plots (global paths 0..n_samples-1)
-            for k in range(n_samples):
-                pair = k // 2
-                if p0 <= pair < p0 + n:
-                    i = pair - p0 + (k % 2) * n
-                    samples[k, t, SP_HASHPRICE_USD] = day_q[Q_HASHPRICE_USD, i]
-                    samples[k, t, SP_BTC_USD] = btc[i]
-                    samples[k, t, SP_DIFFICULTY] = day_q[Q_DIFFICULTY, i]
-                    samples[k, t, SP_HASHRATE_HS] = hashrate[i]
-                    samples[k, t, SP_FEE_BTC_PER_BLOCK] = fee[i]
-                    samples[k, t, SP_BLOCKS] = day_q[Q_BLOCKS, i]
-            # 10. hashrate feedback drift, refreshed every few days from the hashprice EMA
-            if (t + 1) % refresh == 0:
-                lc = steps[t, S_LOG_COST]
+                        cum[q, i] += day_q[q, i]
+                ew = par[P_EMA_WEIGHT]
                 for i in range(m):
-                    h_drift[i] = par[P_H_GROWTH] + par[P_H_FEEDBACK] * (np.log(ema[i]) - lc)
+                    ema[i] += ew * (day_q[Q_HASHPRICE_USD, i] - ema[i])
+                s_hp = 0.0
+                s_hp2 = 0.0
+                s_hv = 0.0
+                s_hv2 = 0.0
+                s_s = 0.0
+                s_s2 = 0.0
+                s_hps = 0.0
+                s_d = 0.0
+                for j in range(n):
+                    hp = 0.5 * (day_q[Q_HASHPRICE_USD, j] + day_q[Q_HASHPRICE_USD, n + j])
+                    hv = 0.5 * (day_q[Q_HASHVALUE_BTC, j] + day_q[Q_HASHVALUE_BTC, n + j])
+                    sp = 0.5 * (btc[j] + btc[n + j])
+                    s_hp += hp
+                    s_hp2 += hp * hp
+                    s_hv += hv
+                    s_hv2 += hv * hv
+                    s_s += sp
+                    s_s2 += sp * sp
+                    s_hps += hp * sp
+                    s_d += 0.5 * (day_q[Q_DIFFICULTY, j] + day_q[Q_DIFFICULTY, n + j])
+                daily[blk, t, D_HP] = s_hp
+                daily[blk, t, D_HP2] = s_hp2
+                daily[blk, t, D_HV] = s_hv
+                daily[blk, t, D_HV2] = s_hv2
+                daily[blk, t, D_BTC] = s_s
+                daily[blk, t, D_BTC2] = s_s2
+                daily[blk, t, D_HP_BTC] = s_hps
+                daily[blk, t, D_DIFF] = s_d
+                slot = day_slot[t]
+                if slot >= 0:  # distributions of the day's index and difficulty
+                    for i in range(m):
+                        for q, x in ((H_INDEX_USD, np.log(day_q[Q_HASHPRICE_USD, i]) - log_index0),
+                                     (H_DIFFICULTY, np.log(day_q[Q_DIFFICULTY, i]) - log_d0)):
+                            day_hist[lane, slot, q, bin_index(x)] += 1
+                            day_range[lane, slot, q, R_MIN] = min(day_range[lane, slot, q, R_MIN], x)
+                            day_range[lane, slot, q, R_MAX] = max(day_range[lane, slot, q, R_MAX], x)
+                while next_cp < n_cp and cp_days[next_cp] == t:
+                    for q in range(N_QUANTITIES):
+                        for i in range(m):
+                            cps[next_cp, q, i] = cum[q, i]
+                    next_cp += 1
+                # 9. sample paths for plots (global paths 0..n_samples-1)
+                for k in range(n_samples):
+                    pair = k // 2
+                    if p0 <= pair < p0 + n:
+                        i = pair - p0 + (k % 2) * n
+                        samples[k, t, SP_HASHPRICE_USD] = day_q[Q_HASHPRICE_USD, i]
+                        samples[k, t, SP_BTC_USD] = btc[i]
+                        samples[k, t, SP_DIFFICULTY] = day_q[Q_DIFFICULTY, i]
+                        samples[k, t, SP_HASHRATE_HS] = hashrate[i]
+                        samples[k, t, SP_FEE_BTC_PER_BLOCK] = fee[i]
+                        samples[k, t, SP_BLOCKS] = day_q[Q_BLOCKS, i]
+                # 10. hashrate feedback drift, refreshed every few days from the hashprice EMA
+                if (t + 1) % refresh == 0:
+                    lc = steps[t, S_LOG_COST]
+                    for i in range(m):
+                        h_drift[i] = par[P_H_GROWTH] + par[P_H_FEEDBACK] * (np.log(ema[i]) - lc)
 
-        # window averages: per-path values (when asked) and pair-mean moments, BTC as control
-        row0 = 2 * (p0 - pair_start)
-        for w in range(n_win):
-            c0 = win_cp0[w]
-            c1 = win_cp1[w]
-            inv = 1.0 / win_len[w]
-            for j in range(n):
-                cb = 0.5 * inv * (cps[c1, Q_BTC_USD, j] - cps[c0, Q_BTC_USD, j]
-                                  + cps[c1, Q_BTC_USD, n + j] - cps[c0, Q_BTC_USD, n + j])
-                for q in range(N_QUANTITIES):
-                    a = (cps[c1, q, j] - cps[c0, q, j]) * inv
-                    a2 = (cps[c1, q, n + j] - cps[c0, q, n + j]) * inv
-                    if store_paths:
-                        win_out[row0 + 2 * j, w, q] = a
-                        win_out[row0 + 2 * j + 1, w, q] = a2
-                    x = 0.5 * (a + a2)
-                    moments[blk, M_X, w, q] += x
-                    moments[blk, M_XX, w, q] += x * x
-                    moments[blk, M_C, w, q] += cb
-                    moments[blk, M_CC, w, q] += cb * cb
-                    moments[blk, M_XC, w, q] += x * cb
-    return win_out, moments, daily, epochs, samples
+            # window averages: per-path values (when asked) and pair-mean moments, BTC as control
+            row0 = 2 * (p0 - pair_start)
+            for w in range(n_win):
+                c0 = win_cp0[w]
+                c1 = win_cp1[w]
+                inv = 1.0 / win_len[w]
+                for j in range(n):
+                    cb = 0.5 * inv * (cps[c1, Q_BTC_USD, j] - cps[c0, Q_BTC_USD, j]
+                                      + cps[c1, Q_BTC_USD, n + j] - cps[c0, Q_BTC_USD, n + j])
+                    for q in range(N_QUANTITIES):
+                        a = (cps[c1, q, j] - cps[c0, q, j]) * inv
+                        a2 = (cps[c1, q, n + j] - cps[c0, q, n + j]) * inv
+                        if store_paths:
+                            win_out[row0 + 2 * j, w, q] = a
+                            win_out[row0 + 2 * j + 1, w, q] = a2
+                        x = 0.5 * (a + a2)
+                        moments[blk, M_X, w, q] += x
+                        moments[blk, M_XX, w, q] += x * x
+                        moments[blk, M_C, w, q] += cb
+                        moments[blk, M_CC, w, q] += cb * cb
+                        moments[blk, M_XC, w, q] += x * cb
+            # epochs: pair sums (a ratio estimator's inputs), exact ranges and histograms
+            for k in range(n_epochs):
+                for j in range(n):
+                    x = 0.0
+                    y = 0.0
+                    for i in (j, n + j):
+                        if k < epoch_idx[i]:
+                            x += 1.0
+                            y += ep_ratio[k, i] - 1.0
+                            s = ep_day[k, i]
+                            epochs[blk, k, E_DAY] += s
+                            epochs[blk, k, E_DAY2] += s * s
+                            lr = np.log(ep_ratio[k, i])
+                            epoch_range[lane, k, R_MIN] = min(epoch_range[lane, k, R_MIN], lr)
+                            epoch_range[lane, k, R_MAX] = max(epoch_range[lane, k, R_MAX], lr)
+                            if k < n_epoch_hist:
+                                epoch_hist[lane, k, bin_index(lr)] += 1
+                    epochs[blk, k, E_COUNT] += x
+                    epochs[blk, k, E_REL] += y
+                    epochs[blk, k, E_REL2] += y * y
+                    epochs[blk, k, E_REL_COUNT] += x * y
+                    epochs[blk, k, E_COUNT2] += x * x
+    return win_out, moments, daily, epochs, samples, epoch_hist, epoch_range, day_hist, day_range

@@ -22,8 +22,8 @@ import numpy as np
 
 from curves.market import MAX_HORIZON_DAYS, Market
 from curves.toml_io import InputError
+from engine import histogram, rng
 from engine import kernel as K
-from engine import rng
 from engine.model import ModelParams
 from engine.moments import PairMoments
 
@@ -32,6 +32,9 @@ QUANTITIES = ("hashprice_usd_per_ph_day", "hashvalue_btc_per_ph_day", "difficult
               "blocks_per_day")
 FEEDBACK_REFRESH_DAYS = 7
 MIN_FEE_BTC_PER_BLOCK = 1e-8
+DAYS_PER_EPOCH_FLOOR = 10  # epochs tracked: n_days // 10 + 4 (a mean epoch takes about 14 days)
+MAX_HISTOGRAM_EPOCHS = 400  # epochs with a difficulty histogram (about 15 years); later: moments only
+MAX_CHUNK_PATHS = 2**30  # histogram counts are int32 per lane and chunk
 
 
 def _jump_threshold(intensity_per_year: float) -> tuple[float, float]:
@@ -103,6 +106,7 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
     init[K.I_EPOCH_SECONDS] = market.epoch_seconds_elapsed
     init[K.I_HASHPRICE_EMA] = market.feedback_hashprice_usd_per_ph_day()
     init[K.I_LOG_HASHRATE_SD] = market.hashrate_log_sd
+    init[K.I_INDEX_REF_USD] = market.spot_hashprice_usd_per_ph_day()
     return dates, fwd[1:], steps, par, init
 
 
@@ -119,9 +123,38 @@ def window_checkpoints(windows: Sequence[tuple[int, int]], n_days: int):
     return np.array(cp, dtype=np.int64), cp0, cp1, length
 
 
+def n_epochs_tracked(n_days: int) -> int:
+    """How many retargets after the start the kernel records: ``n_days // 10 + 4``."""
+    return n_days // DAYS_PER_EPOCH_FLOOR + 4
+
+
+def distribution_bytes(n_days: int, n_distribution_days: int, *, chunk_paths: int = 65_536,
+                       block_pairs: int = 256, threads: int = 2) -> dict[str, int]:
+    """Memory of the epoch and daily distributions: what one kernel call returns, the per-path
+    epoch records each running lane holds, and the driver's int64 totals."""
+    n_epochs = n_epochs_tracked(n_days)
+    n_hist = min(n_epochs, MAX_HISTOGRAM_EPOCHS) + K.N_DAY_HIST * n_distribution_days
+    n_blocks = -(-(chunk_paths // 2) // block_pairs)
+    lanes = max(1, min(threads, n_blocks))
+    ranges = (n_epochs + K.N_DAY_HIST * n_distribution_days) * 2 * 8
+    return {
+        "kernel_histograms": lanes * (n_hist * histogram.N_BINS * 4 + ranges),
+        "kernel_epoch_sums": n_blocks * n_epochs * K.N_EPOCH_SUMS * 8,
+        "lane_epoch_records": lanes * 2 * n_epochs * 2 * block_pairs * 8,
+        "driver_totals": n_hist * histogram.N_BINS * 8 + ranges + n_epochs * K.N_EPOCH_SUMS * 8,
+    }
+
+
 @dataclass
 class SimulationRun:
-    """What one run leaves: per-day moments, window moments, epochs, sample paths, timings."""
+    """What one run leaves: per-day moments, window moments, epochs, sample paths, timings.
+
+    Epoch k (row k, from 0) is the (k+1)-th retarget after the as-of date: ``epochs`` holds its
+    sums over antithetic pairs (``K.E_*``), ``epoch_hist`` the counts of ln(D_k / D_0) on the
+    grid of :mod:`engine.histogram` and ``epoch_range`` their exact min and max. On the days in
+    ``distribution_days``, ``day_hist``/``day_range`` hold the same for ln(index / today's
+    index) and ln(D / D_0) (``K.H_*``). ``difficulty_ref`` is D_0, ``index_ref_usd`` today's index.
+    """
 
     dates: list[dt.date]
     btc_forward_usd: np.ndarray
@@ -134,6 +167,13 @@ class SimulationRun:
     samples: np.ndarray
     seconds: float
     extra: dict = field(default_factory=dict)
+    epoch_hist: np.ndarray | None = None
+    epoch_range: np.ndarray | None = None
+    distribution_days: tuple[int, ...] = ()
+    day_hist: np.ndarray | None = None
+    day_range: np.ndarray | None = None
+    difficulty_ref: float = math.nan
+    index_ref_usd: float = math.nan
 
     @property
     def n_pairs(self) -> int:
@@ -170,10 +210,14 @@ class SimulationRun:
         return mean, np.sqrt(var * n / max(n - 1, 1) / n)
 
     def epoch_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(fraction of paths reaching epoch k, mean difficulty of epoch k, mean start day)."""
+        """(fraction of paths reaching epoch k, mean difficulty of epoch k, mean start day).
+
+        Means are over the paths that reach the epoch; the start day is fractional (day index
+        t + the fraction of day t elapsed at the retarget; day t is as-of + 1 + t).
+        """
         cnt = self.epochs[:, K.E_COUNT]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (cnt / self.n_paths, self.epochs[:, K.E_DIFFICULTY] / cnt,
+            return (cnt / self.n_paths, self.difficulty_ref * (1.0 + self.epochs[:, K.E_REL] / cnt),
                     self.epochs[:, K.E_DAY] / cnt)
 
 
@@ -197,8 +241,8 @@ class Simulation:
             raise InputError("seed", f"must be an integer in [0, 2^63), got {seed!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise InputError("threads", f"must be a positive integer, got {threads!r}")
-        if block_pairs < 1 or chunk_paths < 2:
-            raise InputError("chunk_paths", "block and chunk sizes must be positive")
+        if block_pairs < 1 or not 2 <= chunk_paths <= MAX_CHUNK_PATHS:
+            raise InputError("chunk_paths", f"block and chunk sizes must be positive, chunks at most {MAX_CHUNK_PATHS}")
         self.market, self.model = market, model
         self.n_days, self.seed = n_days, seed
         self.n_pairs = (n_paths + 1) // 2
@@ -233,17 +277,30 @@ class Simulation:
 
     def run(self, windows: Sequence[tuple[int, int]],
             on_chunk: Callable[[int, np.ndarray], None] | None = None,
-            progress: Callable[[int, int], None] | None = None) -> SimulationRun:
+            progress: Callable[[int, int], None] | None = None,
+            distribution_days: Sequence[int] = ()) -> SimulationRun:
         """Simulate all paths; ``windows`` are inclusive day-index ranges (day 0 = as-of + 1).
 
         ``on_chunk(pair_start, window_values)`` sees each chunk's per-path window averages
         (paths x windows x quantities) for non-linear payoffs; ``progress(done, total)`` paths.
+        ``distribution_days`` (strictly increasing day indices) get histograms of the daily
+        index and difficulty.
         """
         windows = list(windows)
         cp, cp0, cp1, wlen = window_checkpoints(windows, self.n_days)
-        n_epochs = self.n_days // 10 + 4
+        dist_days = tuple(int(t) for t in distribution_days)
+        if any(not 0 <= t < self.n_days for t in dist_days) or list(dist_days) != sorted(set(dist_days)):
+            raise InputError("distribution_days", f"must be increasing day indices in 0..{self.n_days - 1}")
+        day_slot = np.full(self.n_days, -1, dtype=np.int64)
+        day_slot[list(dist_days)] = np.arange(len(dist_days))
+        n_epochs = n_epochs_tracked(self.n_days)
+        n_epoch_hist = min(n_epochs, MAX_HISTOGRAM_EPOCHS)
         daily = np.zeros((self.n_days, K.N_DAILY))
-        epochs = np.zeros((n_epochs, 3))
+        epochs = np.zeros((n_epochs, K.N_EPOCH_SUMS))
+        epoch_hist = np.zeros((n_epoch_hist, histogram.N_BINS), np.int64)
+        epoch_range = np.tile([np.inf, -np.inf], (n_epochs, 1))
+        day_hist = np.zeros((len(dist_days), K.N_DAY_HIST, histogram.N_BINS), np.int64)
+        day_range = np.tile([np.inf, -np.inf], (len(dist_days), K.N_DAY_HIST, 1))
         samples = np.zeros((self.n_samples, self.n_days, K.N_SAMPLE_FIELDS))
         moments = PairMoments((len(windows), K.N_QUANTITIES), self.block_pairs)
         ctrl_idx = [list(range(s, e + 1)) for s, e in windows]
@@ -256,12 +313,18 @@ class Simulation:
         try:
             for start in range(0, self.n_pairs, self.chunk_pairs):
                 n = min(self.chunk_pairs, self.n_pairs - start)
-                wv, mom, dly, ep, smp = K.simulate_chunk(
+                wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng = K.simulate_chunk(
                     self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, cp,
-                    cp0, cp1, wlen, self.n_samples if start == 0 else 0, n_epochs, on_chunk is not None)
+                    cp0, cp1, wlen, self.n_samples if start == 0 else 0, n_epochs, on_chunk is not None,
+                    n_epoch_hist, day_slot, numba.get_num_threads())
                 for blk in range(dly.shape[0]):
                     daily += dly[blk]
                     epochs += ep[blk]
+                # integer counts and min/max: exact in any order (per-lane, then per-chunk)
+                epoch_hist += e_hist.sum(axis=0, dtype=np.int64)
+                day_hist += d_hist.sum(axis=0, dtype=np.int64)
+                _merge_range(epoch_range, e_rng)
+                _merge_range(day_range, d_rng)
                 if start == 0:
                     samples = smp
                 moments.add_block_sums(mom, n)
@@ -272,4 +335,14 @@ class Simulation:
         finally:
             numba.set_num_threads(prev_threads)
         return SimulationRun(self.dates, self.btc_forward, windows, self.n_paths, daily, moments,
-                             control_mean, epochs, samples, time.perf_counter() - t0)
+                             control_mean, epochs, samples, time.perf_counter() - t0,
+                             epoch_hist=epoch_hist, epoch_range=epoch_range, distribution_days=dist_days,
+                             day_hist=day_hist, day_range=day_range, difficulty_ref=self.market.difficulty,
+                             index_ref_usd=float(self.init[K.I_INDEX_REF_USD]))
+
+
+def _merge_range(total: np.ndarray, lanes: np.ndarray) -> None:
+    """Fold per-lane [min, max] ranges (last axis) into ``total``."""
+    if lanes.size:
+        total[..., K.R_MIN] = np.minimum(total[..., K.R_MIN], lanes[..., K.R_MIN].min(axis=0))
+        total[..., K.R_MAX] = np.maximum(total[..., K.R_MAX], lanes[..., K.R_MAX].max(axis=0))

@@ -32,6 +32,8 @@ FLEET_KEYS = {"revenue_usd_per_day", "power_kw", "power_cost_usd_per_day", "net_
               "breakeven_power_usd_per_kwh", "payback_months"}
 MONTH_KEYS = {"start", "end", "hashprice_usd_per_ph_day", "hashprice_stderr",
               "hashvalue_btc_per_ph_day", "hashvalue_stderr", "difficulty_mean"}
+EPOCH_KEYS = {"start_height", "expected_start", "reach_probability", "difficulty_mean", "difficulty_mean_stderr",
+              "difficulty_p05", "difficulty_p50", "difficulty_p95"}
 TRADE_KEYS = {"id", "type", "pv_usd", "pv_stderr", "fair_rate", "error"}
 
 runner = CliRunner()
@@ -167,7 +169,7 @@ def curve_doc():
 
 def test_curve_json_schema(curve_doc):
     doc = json.loads(curve_doc)
-    assert set(doc) == {"asof", "paths", "seed", "months"}
+    assert set(doc) == {"asof", "paths", "seed", "months", "epochs"}
     assert doc["asof"] == "2026-01-31"
     assert doc["paths"] == 2000
     assert doc["seed"] == 42
@@ -179,7 +181,17 @@ def test_curve_json_schema(curve_doc):
             assert isinstance(m[key], float) and math.isfinite(m[key]) and m[key] > 0, (key, m[key])
         # hashprice = hashvalue x BTC price, at a plausible BTC level
         assert 10_000 < m["hashprice_usd_per_ph_day"] / m["hashvalue_btc_per_ph_day"] < 1_000_000
-
+    # retargets reached by at least half the paths, in order, from the epoch after height 933,408
+    assert len(doc["epochs"]) >= 6
+    for k, e in enumerate(doc["epochs"], start=1):
+        assert set(e) == EPOCH_KEYS
+        assert e["start_height"] == 933_408 + 2016 * k
+        assert 0.5 <= e["reach_probability"] <= 1.0
+        assert e["difficulty_p05"] <= e["difficulty_p50"] <= e["difficulty_p95"]
+        assert e["difficulty_p05"] < e["difficulty_mean"] < e["difficulty_p95"]
+        assert 0 < e["difficulty_mean_stderr"] < 0.01 * e["difficulty_mean"]
+    dates = [dt.date.fromisoformat(e["expected_start"]) for e in doc["epochs"]]
+    assert dates[0] > dt.date(2026, 1, 31) and dates == sorted(set(dates))
 
 def test_curve_same_seed_same_output(curve_doc):
     again = invoke(*CURVE_ARGS, "--json")
@@ -207,7 +219,7 @@ def test_curve_out_files(tmp_path, curve_doc, suffix):
         df = pd.read_parquet(out)
     else:
         doc = json.loads(out.read_text())
-        assert set(doc) == {"asof", "paths", "seed", "months"}
+        assert set(doc) == {"asof", "paths", "seed", "months", "epochs"}
         df = pd.DataFrame(doc["months"])
     assert MONTH_KEYS <= set(df.columns)
     assert len(df) == 2

@@ -7,6 +7,7 @@ from scipy import stats
 
 from curves.market import Market
 from engine import rng
+from engine.distributions import daily_bands, epoch_frame
 from engine.model import ModelParams
 from engine.simulation import Simulation
 
@@ -18,7 +19,7 @@ def _run(threads, chunk_paths, seed=7, n_paths=6_000):
                                         btc_jump_std_log=0.1)
     sim = Simulation(Market.default(), model, n_days=89, n_paths=n_paths, seed=seed, threads=threads,
                      chunk_paths=chunk_paths, n_samples=3)
-    return sim.run(WINDOWS)
+    return sim.run(WINDOWS, distribution_days=range(0, 89, 7))
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,11 @@ def test_bit_identical_across_threads_and_chunks(reference, threads, chunk_paths
     assert np.array_equal(reference.daily, other.daily)
     assert np.array_equal(reference.epochs, other.epochs)
     assert np.array_equal(reference.samples, other.samples)
+    for name in ("epoch_hist", "epoch_range", "day_hist", "day_range"):
+        assert np.array_equal(getattr(reference, name), getattr(other, name)), name
+    m = Market.default()
+    assert epoch_frame(reference, m.asof, m.height).equals(epoch_frame(other, m.asof, m.height))
+    assert daily_bands(reference).equals(daily_bands(other))
 
 
 def test_seed_changes_numbers(reference):
