@@ -26,11 +26,15 @@ def frozen_model(fee_btc_per_block: float, **changes) -> ModelParams:
 
 
 def quiet_market(height: int, hashrate_multiple: float, seconds_elapsed: float, btc_vol: float = 1e-9):
-    """Default market with zero-ish vol and hashrate = multiple x the difficulty-implied rate."""
+    """Default market with zero-ish vol and hashrate = multiple x the difficulty-implied rate.
+
+    Limit states (a 1e-9 vol, 10x or 0.1x the difficulty-implied hashrate, an epoch that took
+    no time) are outside the plausible bounds: the market is relaxed explicitly.
+    """
     m = Market.default()
     h_ehs = protocol.hashrate_hs_from_difficulty(m.difficulty) * hashrate_multiple / 1e18
-    return m.with_(height=height, hashrate_ehs=h_ehs, hashrate_log_sd=0.0, epoch_seconds_elapsed=seconds_elapsed,
-                   btc_vols=(), btc_vol=btc_vol)
+    return m.with_(strict=False, height=height, hashrate_ehs=h_ehs, hashrate_log_sd=0.0,
+                   epoch_seconds_elapsed=seconds_elapsed, btc_vols=(), btc_vol=btc_vol)
 
 
 def months(sim, n):
