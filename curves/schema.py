@@ -27,7 +27,7 @@ A fleet file would declare, e.g.:
 >>> FLEET.parse({"fleet_phs": True})
 Traceback (most recent call last):
 ...
-curves.toml_io.InputError: fleet_phs: must be a number (PH/s), got a boolean (True)
+curves.toml_io.InputError: fleet_phs: must be a number (PH/s), got a boolean (true)
 >>> FLEET.parse({"fleet_phs": 1e9})
 Traceback (most recent call last):
 ...
@@ -75,7 +75,7 @@ def strict_mode() -> bool:
 def describe(value) -> str:
     """A value as an error message shows it, with its type where that is the problem."""
     if isinstance(value, bool):
-        return f"a boolean ({value})"
+        return f"a boolean ({str(value).lower()})"  # as TOML spells it
     if isinstance(value, dt.datetime):
         return f"a date-time ({value.isoformat()})"
     if isinstance(value, dt.time):
