@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 
 import QuantLib as ql
 
 from curves import protocol
+from curves.schema import GENESIS_DATE, Schema, Spec, describe, reading, relaxed, strict_mode
 from curves.toml_io import InputError, read_toml, tomllib, write_toml
 from curves.units import H_PER_EH
 
@@ -35,31 +36,13 @@ def from_ql_date(d: ql.Date) -> dt.date:
     return dt.date(d.year(), d.month(), d.dayOfMonth())
 
 
+_DATE_TEXT = Spec("date", text_ok=True)
+
+
 def parse_date(value, field_name: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(field_name, f"not an ISO date (YYYY-MM-DD): {value!r}") from None
-
-
-def _number(value, field_name: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InputError(field_name, f"not a number: {value!r}") from None
-
-
-def _positive(value, field_name: str, allow_zero: bool = False) -> float:
-    x = _number(value, field_name)
-    if not math.isfinite(x):
-        raise InputError(field_name, f"must be finite, got {value!r}")
-    if x < 0 or (x == 0 and not allow_zero):
-        raise InputError(field_name, f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return x
+    """A date from a ``datetime.date`` or an ISO ``YYYY-MM-DD`` string (command-line options,
+    CSV cells); a date-time is refused, not truncated. Within QuantLib's 1901..2199."""
+    return _DATE_TEXT.check(value, field_name)
 
 
 @dataclass(frozen=True)
@@ -70,25 +53,85 @@ class CurvePoint:
     value: float
 
 
-def _points(raw, field_name: str, asof: dt.date, positive: bool) -> tuple[CurvePoint, ...]:
-    pts = []
-    for i, item in enumerate(raw or ()):
-        name = f"{field_name}[{i}]"
-        if isinstance(item, CurvePoint):  # already parsed, e.g. a copy made by Market.with_
-            item = {"date": item.date, "value": item.value}
-        if not isinstance(item, dict) or set(item) != {"date", "value"}:
-            raise InputError(name, "expected a table with keys 'date' and 'value'")
-        d = parse_date(item["date"], f"{name}.date")
+# ---- the market file's schema: every field, its units and bounds (the README renders it) --------
+RATE = Spec("number", "1/year", plausible=(-1.0, 1.0),
+            why="a continuously compounded rate beyond ±100% a year is an input error")
+BTC_PRICE = Spec("number", "USD", low=0, low_open=True, plausible=(1e-3, 1e8),
+                 why="from 2010's first trades (about 0.001 USD) to 800 times the 2025 high")
+BTC_VOL = Spec("number", "1/sqrt(year)", low=0, low_open=True, plausible=(0.01, 5.0),
+               why="Black vol; 500% a year is beyond any BTC vol seen (realised peaks were near 200%)")
+MARKET_SCHEMA = Schema("market", {
+    "asof": Spec("date", plausible=(GENESIS_DATE, None), doc="snapshot date (the close, UTC)",
+                 why="no network before the genesis block"),
+    "btc_spot_usd": replace(BTC_PRICE, doc="BTC/USD at the close"),
+    "difficulty": Spec("number", "-", low=1, plausible=(1.0, 1e18), doc="difficulty of the current epoch",
+                       why="1 is the protocol minimum; 1e18 is 7,000 times the 2026 level"),
+    "height": Spec("integer", "blocks", low=0, high=2**31 - 1, doc="height of the last block at the close",
+                   why="must match the as-of date's era (cross-check below)"),
+    "epoch_seconds_elapsed": Spec("number", "s", low=0, plausible=(0.0, float(protocol.MAX_TIMESPAN_S)),
+                                  doc="seconds from the epoch's first block to the close",
+                                  why="8 weeks (4 x 2 weeks) is the retarget clamp; must match the blocks "
+                                      "elapsed (cross-check below)"),
+    "fee_btc_per_block": Spec("number", "BTC", low=0, plausible=(0.0, 50.0),
+                              doc="fees per block, e.g. the last 144 blocks' mean",
+                              why="the daily mean peaked at 9.6 BTC (2017-12-22); 50 BTC is the first subsidy"),
+    "hashrate_ehs": Spec("number", "EH/s", low=0, low_open=True,
+                         doc="filtered persistent network hashrate (the level, without transient dips)",
+                         why="within 0.25-4x of the difficulty-implied hashrate (cross-check below)"),
+    "hashrate_log_sd": Spec("number", "log", low=0, high=MAX_HASHRATE_LOG_SD, required=False, default=0.0,
+                            doc="posterior sd of log hashrate; each path starts from a draw (0: all at the level)",
+                            why="0.5 is a 1-sigma factor of 1.65"),
+    "hashprice_ema_usd_per_ph_day": Spec("number", "USD/PH/day", low=0, low_open=True, required=False,
+                                         doc="trailing EMA of the daily index, where the hashrate feedback "
+                                             "starts (absent: today's spot index)",
+                                         why="within 0.1-10x of today's spot index (cross-check below)"),
+    "usd_rate": replace(RATE, required=False, default=0.04, doc="flat USD zero rate (without usd_zero_rates)"),
+    "btc_basis_annual": replace(RATE, required=False, default=0.05,
+                                doc="flat BTC forward basis, F = S e^(basis t) (without btc_futures_usd)"),
+    "btc_vol": replace(BTC_VOL, required=False, default=0.45, doc="flat BTC implied vol (without btc_vols)"),
+    "usd_zero_rates": Spec("points", required=False, default=(), item=RATE,
+                           doc="USD zero rates by date, linear in the rate, flat before the first point"),
+    "btc_futures_usd": Spec("points", required=False, default=(), item=BTC_PRICE,
+                            doc="BTC futures prices by date, log-linear; each implies a carry within ±1/year"),
+    "btc_vols": Spec("points", required=False, default=(), item=BTC_VOL,
+                     doc="BTC Black vols by date; total variance must not decrease (no calendar arbitrage)"),
+    "provenance": Spec("text", required=False, default="", doc="where the numbers come from"),
+})
+
+# cross-field checks (strict markets only); each bound once, with its reason
+HASHRATE_RATIO_BOUNDS = (0.25, 4.0)  # one retarget moves difficulty at most 4x either way
+EPOCH_TIME_RATIO_BOUNDS = (0.25, 4.0)  # the epoch's block rate so far, against the hashrate's
+EPOCH_TIME_SLACK_S = 7_200.0  # the epoch's first few blocks can come in minutes or take an hour
+EMA_RATIO_BOUNDS = (0.1, 10.0)  # a trailing average of the index stays within 10x of today's value
+MAX_BTC_CARRY = 1.0  # a futures point's implied carry, like btc_basis_annual
+# the halving schedule's dates (height 0 is the genesis block); later dates extrapolate at
+# 144 blocks a day; a height must lie within a year of blocks of the schedule, plus 10% of the
+# blocks extrapolated past the last date (blocks have come up to ~6% faster than 600 s)
+HEIGHT_SCHEDULE = ((GENESIS_DATE, 0), (dt.date(2012, 11, 28), 210_000), (dt.date(2016, 7, 9), 420_000),
+                   (dt.date(2020, 5, 11), 630_000), (dt.date(2024, 4, 20), 840_000),
+                   (dt.date(2026, 1, 31), 934_546))
+HEIGHT_TOLERANCE_BLOCKS = 365 * 144
+HEIGHT_EXTRAPOLATION_TOLERANCE = 0.10
+
+
+def scheduled_height(d: dt.date) -> tuple[float, float]:
+    """(expected height at the close of ``d``, tolerance in blocks) from the halving schedule."""
+    h0, (d1, h1) = HEIGHT_SCHEDULE[0][1], HEIGHT_SCHEDULE[-1]
+    if d >= d1:
+        extra = (d - d1).days * 144.0
+        return h1 + extra, HEIGHT_TOLERANCE_BLOCKS + HEIGHT_EXTRAPOLATION_TOLERANCE * extra
+    for (a, ha), (b, hb) in zip(HEIGHT_SCHEDULE[:-1], HEIGHT_SCHEDULE[1:]):
+        if a <= d < b:
+            return ha + (hb - ha) * (d - a).days / (b - a).days, float(HEIGHT_TOLERANCE_BLOCKS)
+    return float(h0), float(HEIGHT_TOLERANCE_BLOCKS)  # before genesis: asof's bound reports it
+
+
+def _points(raw, field_name: str, asof: dt.date, strict: bool) -> tuple[CurvePoint, ...]:
+    pts = MARKET_SCHEMA[field_name].check(raw, field_name, strict)
+    for i, (d, _) in enumerate(pts):
         if d <= asof:
-            raise InputError(f"{name}.date", f"{d} is not after the as-of date {asof}")
-        v = _positive(item["value"], f"{name}.value") if positive else _number(item["value"], f"{name}.value")
-        if not math.isfinite(v):
-            raise InputError(f"{name}.value", "must be finite")
-        pts.append(CurvePoint(d, v))
-    dates = [p.date for p in pts]
-    if dates != sorted(set(dates)):
-        raise InputError(field_name, "dates must be strictly increasing")
-    return tuple(pts)
+            raise InputError(f"{field_name}[{i}].date", f"{d} is not after the as-of date {asof}")
+    return tuple(CurvePoint(d, v) for d, v in pts)
 
 
 @dataclass(frozen=True)
@@ -104,6 +147,12 @@ class Market:
     level). ``hashprice_ema_usd_per_ph_day`` is the trailing average of the daily index that
     the hashrate feedback starts from (absent: today's spot index). See
     :mod:`engine.hashrate_filter` for how the snapshot's values are made.
+
+    Every field is checked against ``MARKET_SCHEMA`` (exact types, hard limits, plausible
+    bounds) and the cross-field checks of :meth:`check_consistency`. A market made inside
+    ``curves.schema.relaxed()`` or by ``with_(strict=False, ...)`` (Python only, never from a
+    file) skips the plausible bounds and the cross-field checks, for stress tests and limit
+    cases; ``with_`` copies of it stay relaxed.
     """
 
     asof: dt.date
@@ -125,29 +174,74 @@ class Market:
     _ql: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        a = parse_date(self.asof, "asof")
-        object.__setattr__(self, "asof", a)
-        for name in ("btc_spot_usd", "difficulty", "hashrate_ehs", "btc_vol"):
-            object.__setattr__(self, name, _positive(getattr(self, name), name))
-        for name in ("epoch_seconds_elapsed", "fee_btc_per_block", "hashrate_log_sd"):
-            object.__setattr__(self, name, _positive(getattr(self, name), name, allow_zero=True))
-        if self.hashrate_log_sd > MAX_HASHRATE_LOG_SD:
-            raise InputError("hashrate_log_sd", f"must be at most {MAX_HASHRATE_LOG_SD} (a 1-sigma "
-                             f"factor of {math.exp(MAX_HASHRATE_LOG_SD):.2f}), got {self.hashrate_log_sd!r}")
+        strict = strict_mode()
+        object.__setattr__(self, "_strict", strict)
+        for name, spec in MARKET_SCHEMA.specs.items():
+            if spec.kind == "points":
+                continue
+            value = getattr(self, name)
+            if value is None and not spec.required:
+                continue
+            if value is None:
+                raise InputError(name, "missing market field")
+            object.__setattr__(self, name, spec.check(value, name, strict))
+        for name in ("usd_zero_rates", "btc_futures_usd", "btc_vols"):
+            object.__setattr__(self, name, _points(getattr(self, name), name, self.asof, strict))
+        if strict:
+            self.check_consistency()
+
+    def check_consistency(self) -> None:
+        """Cross-field checks of a strict market; each error names the field and the bound."""
+        implied_ehs = protocol.hashrate_hs_from_difficulty(self.difficulty) / H_PER_EH
+        ratio = self.hashrate_ehs / implied_ehs
+        lo, hi = HASHRATE_RATIO_BOUNDS
+        if not lo <= ratio <= hi:
+            raise InputError("hashrate_ehs", f"{self.hashrate_ehs:,.4g} EH/s is {ratio:.3g}x the "
+                             f"{implied_ehs:,.4g} EH/s implied by difficulty {self.difficulty:.6g}; must lie "
+                             f"within {lo:g}-{hi:g}x (one retarget moves difficulty at most 4x)")
+        asof = self.asof
+        expected, tol = scheduled_height(asof)
+        if abs(self.height - expected) > tol:
+            raise InputError("height", f"{self.height:,} is {self.height - expected:+,.0f} blocks from the "
+                             f"{expected:,.0f} the halving schedule puts at {asof} (tolerance {tol:,.0f}): "
+                             "the network state and the as-of date are from different eras")
+        # the epoch so far: blocks after its first one, at the hashrate's rate against difficulty
+        intervals = self.epoch_blocks_elapsed - 1
+        expected_s = intervals * protocol.BLOCK_INTERVAL_S / ratio
+        r = (self.epoch_seconds_elapsed + EPOCH_TIME_SLACK_S) / (expected_s + EPOCH_TIME_SLACK_S)
+        lo, hi = EPOCH_TIME_RATIO_BOUNDS
+        if not lo <= r <= hi:
+            raise InputError("epoch_seconds_elapsed", f"{self.epoch_seconds_elapsed:,.0f} s for the "
+                             f"{self.epoch_blocks_elapsed:,} blocks of the epoch so far (height {self.height:,}) "
+                             f"is {r:.3g}x the {expected_s:,.0f} s they take at hashrate {self.hashrate_ehs:,.4g} "
+                             f"EH/s; must lie within {lo:g}-{hi:g}x (with {EPOCH_TIME_SLACK_S:,.0f} s slack)")
         if self.hashprice_ema_usd_per_ph_day is not None:
-            name = "hashprice_ema_usd_per_ph_day"
-            object.__setattr__(self, name, _positive(getattr(self, name), name))
-        for name in ("usd_rate", "btc_basis_annual"):
-            x = _number(getattr(self, name), name)
-            if not math.isfinite(x) or abs(x) > 1.0:
-                raise InputError(name, f"must be a finite annual rate within [-1, 1], got {x!r}")
-            object.__setattr__(self, name, x)
-        h = self.height
-        if isinstance(h, bool) or not isinstance(h, int) or h < 0:
-            raise InputError("height", f"must be a non-negative integer, got {h!r}")
-        object.__setattr__(self, "usd_zero_rates", _points(self.usd_zero_rates, "usd_zero_rates", a, False))
-        object.__setattr__(self, "btc_futures_usd", _points(self.btc_futures_usd, "btc_futures_usd", a, True))
-        object.__setattr__(self, "btc_vols", _points(self.btc_vols, "btc_vols", a, True))
+            spot = self.spot_hashprice_usd_per_ph_day()
+            r = self.hashprice_ema_usd_per_ph_day / spot
+            lo, hi = EMA_RATIO_BOUNDS
+            if not lo <= r <= hi:
+                raise InputError("hashprice_ema_usd_per_ph_day", f"{self.hashprice_ema_usd_per_ph_day:.6g} is "
+                                 f"{r:.3g}x today's spot index {spot:.6g} USD/PH/day; must lie within {lo:g}-{hi:g}x")
+        for i, p in enumerate(self.btc_futures_usd):
+            carry = math.log(p.value / self.btc_spot_usd) / self.year_fraction(p.date)
+            if abs(carry) > MAX_BTC_CARRY:
+                raise InputError(f"btc_futures_usd[{i}].value", f"{p.value:,.6g} USD at {p.date} implies a carry "
+                                 f"of {carry:+.3g} a year over spot {self.btc_spot_usd:,.6g}; must lie within "
+                                 f"±{MAX_BTC_CARRY:g} (as btc_basis_annual)")
+        prev = None
+        for i, p in enumerate(self.btc_vols):
+            var = p.value**2 * self.year_fraction(p.date)
+            if prev is not None and var < prev[1]:
+                floor = math.sqrt(prev[1] / self.year_fraction(p.date))
+                raise InputError(f"btc_vols[{i}].value", f"total variance {var:.6g} at {p.date} is below "
+                                 f"{prev[1]:.6g} at {prev[0]} (btc_vols[{i - 1}]): calendar arbitrage; the vol "
+                                 f"must be at least {floor:.6g}")
+            prev = (p.date, var)
+
+    @property
+    def strict(self) -> bool:
+        """False for a relaxed market (see the class docstring)."""
+        return self._strict
 
     # ---- network state -------------------------------------------------------------------
     @property
@@ -245,28 +339,28 @@ class Market:
     # ---- files ----------------------------------------------------------------------------
     def to_dict(self) -> dict:
         out = {}
-        for f in fields(self):
-            if f.name.startswith("_"):
-                continue
-            v = getattr(self, f.name)
+        for name in MARKET_SCHEMA:
+            v = getattr(self, name)
             if isinstance(v, tuple):
                 v = [{"date": p.date, "value": p.value} for p in v]
                 if not v:
                     continue
             if v is None:
                 continue
-            out[f.name] = v
+            out[name] = v
         return out
 
     @classmethod
     def from_dict(cls, table: dict) -> Market:
-        known = {f.name for f in fields(cls) if not f.name.startswith("_")}
+        """A strict market from a file's table: unknown and missing fields are errors."""
+        if not isinstance(table, dict):
+            raise InputError("market", f"must be a table, got {describe(table)}")
         for key in table:
-            if key not in known:
+            if key not in MARKET_SCHEMA.specs:
                 raise InputError(key, "unknown market field")
-        for f in fields(cls):
-            if f.init and f.name not in table and _is_required(f):
-                raise InputError(f.name, "missing market field")
+        for name, spec in MARKET_SCHEMA.specs.items():
+            if spec.required and name not in table:
+                raise InputError(name, "missing market field")
         return cls(**table)
 
     def save(self, path) -> None:
@@ -274,7 +368,10 @@ class Market:
 
     @classmethod
     def load(cls, path) -> Market:
-        return cls.from_dict(read_toml(path))
+        """A market file; errors read ``FILE: field: reason``."""
+        table = read_toml(path)
+        with reading(path):
+            return cls.from_dict(table)
 
     @classmethod
     def default(cls) -> Market:
@@ -282,10 +379,8 @@ class Market:
         text = resources.files("curves.data").joinpath(DEFAULT_MARKET_RESOURCE).read_text()
         return cls.from_dict(tomllib.loads(text))
 
-    def with_(self, **changes) -> Market:
-        """A copy with some fields changed (for bumps and scenarios)."""
-        return replace(self, **changes)
-
-
-def _is_required(f) -> bool:
-    return f.default is MISSING and f.default_factory is MISSING
+    def with_(self, *, strict: bool | None = None, **changes) -> Market:
+        """A copy with some fields changed (for bumps and scenarios), checked as a new market;
+        ``strict=False`` relaxes the copy, and a relaxed market's copies stay relaxed."""
+        with relaxed(not (self.strict if strict is None else strict)):
+            return replace(self, **changes)

@@ -341,6 +341,8 @@ def _prepare(history: pd.DataFrame, asof) -> tuple[pd.DataFrame, dt.date]:
     df = df.loc[:, list(_REQUIRED)].set_axis(idx).sort_index()
     if asof is not None:
         asof = pd.Timestamp(asof).date()
+        if len(df) and asof > df.index[-1].date():
+            raise CalibrationError(f"asof: {asof} is after the history's last day {df.index[-1].date()}")
         df = df.loc[df.index <= pd.Timestamp(asof)]
     if len(df) == 0:
         raise CalibrationError("no history on or before the as-of date")

@@ -32,7 +32,7 @@ err_console = Console(stderr=True)
 
 MarketOpt = Annotated[Path | None, typer.Option("--market", help="Market snapshot TOML (default: embedded).")]
 ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model parameters TOML (default: calibrated defaults).")]
-PathsOpt = Annotated[int, typer.Option("--paths", help="Monte Carlo paths (antithetic pairs).")]
+PathsOpt = Annotated[int, typer.Option("--paths", help="Monte Carlo paths (rounded up to even: antithetic pairs).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same numbers.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the machine-readable result to stdout alone.")]
 ShiftOpt = Annotated[Path | None, typer.Option(

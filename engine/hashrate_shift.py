@@ -16,11 +16,29 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-from curves.market import parse_date
+from curves.market import MAX_HORIZON_DAYS
+from curves.schema import GENESIS_DATE, Schema, Spec, reading
 from curves.toml_io import InputError, read_toml, write_atomic
 from engine.simulation import DAYS_PER_YEAR
 
 SHIFT_UNITS = "additive drift of ln(hashrate) per day; shift_per_year = 365 x shift_per_day"
+MAX_SHIFT_PER_YEAR = 40.0  # calibrate-quotes searches at most +-40/year (max_shift_per_year)
+SHIFT_SCHEMA = Schema("shift", {
+    "asof": Spec("date", plausible=(GENESIS_DATE, None), doc="the market's as-of date the shift is for",
+                 why="no network before the genesis block"),
+    "units": Spec("text", required=False, doc="informational, written by calibrate-quotes"),
+})
+SEGMENT_SCHEMA = Schema("segment", {
+    "start": Spec("date", doc="first day; the day after asof, then the day after the previous segment's end"),
+    "end": Spec("date", doc="last day (inclusive); at most 20,000 days after asof"),
+    "shift_per_day": Spec("number", "1/day", required=False, plausible=(-MAX_SHIFT_PER_YEAR / DAYS_PER_YEAR,
+                                                                      MAX_SHIFT_PER_YEAR / DAYS_PER_YEAR),
+                          doc="extra drift of ln(hashrate) a day (this or shift_per_year)",
+                          why="calibrate-quotes searches within ±40 a year"),
+    "shift_per_year": Spec("number", "1/year", required=False, plausible=(-MAX_SHIFT_PER_YEAR, MAX_SHIFT_PER_YEAR),
+                           doc="365 x shift_per_day; must agree when both are given",
+                           why="calibrate-quotes searches within ±40 a year"),
+})
 
 
 @dataclass(frozen=True)
@@ -101,28 +119,15 @@ class HashrateShift:
         """Read ``asof`` and ``[[segment]]`` tables; ``shift_per_day`` (or ``shift_per_year``) each."""
         doc = dict(doc)
         doc.pop("calibration", None)  # fit report, informational
-        doc.pop("units", None)
-        if "asof" not in doc:
-            raise InputError("asof", "missing")
-        asof = parse_date(doc.pop("asof"), "asof")
         raw = doc.pop("segment", None)
-        if doc:
-            raise InputError(sorted(doc)[0], "unknown key in the shift file")
+        asof = SHIFT_SCHEMA.parse(doc)["asof"]
         if not isinstance(raw, list) or not raw:
             raise InputError("segment", "expected one or more [[segment]] tables")
         segs = []
         for i, t in enumerate(raw):
             name = f"segment[{i}]"
-            if not isinstance(t, dict):
-                raise InputError(name, "each segment must be a table")
-            unknown = set(t) - {"start", "end", "shift_per_day", "shift_per_year"}
-            if unknown:
-                raise InputError(f"{name}.{sorted(unknown)[0]}", "unknown field")
-            for key in ("start", "end"):
-                if key not in t:
-                    raise InputError(f"{name}.{key}", "missing")
-            per_day = _finite(t.get("shift_per_day"), f"{name}.shift_per_day")
-            per_year = _finite(t.get("shift_per_year"), f"{name}.shift_per_year")
+            s = SEGMENT_SCHEMA.parse(t, prefix=f"{name}.")
+            per_day, per_year = s["shift_per_day"], s["shift_per_year"]
             if per_day is None and per_year is None:
                 raise InputError(f"{name}.shift_per_day", "missing (give shift_per_day or shift_per_year)")
             if per_day is None:
@@ -130,8 +135,9 @@ class HashrateShift:
             elif per_year is not None and abs(per_day * DAYS_PER_YEAR - per_year) > 1e-9 * max(1.0, abs(per_year)):
                 raise InputError(f"{name}.shift_per_year", f"{per_year} disagrees with shift_per_day "
                                  f"{per_day} x {DAYS_PER_YEAR:g}")
-            segs.append(ShiftSegment(parse_date(t["start"], f"{name}.start"), parse_date(t["end"], f"{name}.end"),
-                                     per_day))
+            if (s["end"] - asof).days > MAX_HORIZON_DAYS:
+                raise InputError(f"{name}.end", f"{s['end']} is more than {MAX_HORIZON_DAYS:,} days after {asof}")
+            segs.append(ShiftSegment(s["start"], s["end"], per_day))
         return cls(asof, tuple(segs))
 
     def to_toml(self, path, header: str | None = None, calibration: dict | None = None) -> None:
@@ -146,14 +152,10 @@ class HashrateShift:
 
     @classmethod
     def from_toml(cls, path) -> HashrateShift:
-        return cls.from_dict(read_toml(path))
+        """A shift file; errors read ``FILE: field: reason``."""
+        doc = read_toml(path)
+        with reading(path):
+            return cls.from_dict(doc)
 
     load = from_toml
 
-
-def _finite(value, name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(name, f"must be a finite number, got {value!r}")
-    return float(value)

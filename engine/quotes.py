@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from curves.market import parse_date
 from curves.periods import Period
+from curves.schema import Schema, Spec, reading
 from curves.toml_io import InputError, read_toml
 
 HASHPRICE = "hashprice_usd_per_ph_day"
@@ -48,31 +48,29 @@ class Quote:
         return (self.end - self.start).days + 1
 
 
+PRICE = Spec("number", "USD/PH/day", low=0, low_open=True, plausible=(0.1, 1e5), text_ok=True,
+             why="the index has ranged 35..3,900 USD/PH/day since 2016")
+# the quotes file's schema (CSV cells are text: numbers and ISO dates are read from text)
+QUOTE_SCHEMA = Schema("quote", {
+    "start": Spec("date", text_ok=True, doc="first day of the delivery window; after the as-of date"),
+    "end": Spec("date", text_ok=True, doc="last day (inclusive)"),
+    HASHPRICE: replace(PRICE, doc="quoted average daily index over the window"),
+    "bid": replace(PRICE, required=False, doc="optional; at or below the quote"),
+    "ask": replace(PRICE, required=False, doc="optional; at or above the quote"),
+    "id": Spec("text", required=False, doc="optional label"),
+})
+
+
 def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
-
-
-def _price(value, name: str, required: bool) -> float | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InputError(name, "missing")
-        return None
-    if isinstance(value, bool):
-        raise InputError(name, f"not a number: {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InputError(name, f"not a number: {value!r}") from None
-    if not math.isfinite(x) or x <= 0:
-        raise InputError(name, f"must be a finite number > 0, got {value!r}")
-    return x
 
 
 def parse_quotes(records: Sequence[dict], asof: dt.date | None = None) -> list[Quote]:
     """Validate quote records (dicts with start, end, hashprice_usd_per_ph_day[, bid, ask, id]).
 
     Errors name the quote and field, e.g. ``quote[2].end``: dates must be ISO dates after
-    ``asof`` (when given), end >= start, prices finite and > 0, quotes sorted and disjoint.
+    ``asof`` (when given), end >= start, prices finite and > 0 (see ``QUOTE_SCHEMA``), quotes
+    sorted and disjoint.
     """
     if not records:
         raise InputError("quote", "no quotes given")
@@ -82,28 +80,25 @@ def parse_quotes(records: Sequence[dict], asof: dt.date | None = None) -> list[Q
         if not isinstance(rec, dict):
             raise InputError(name, "each quote must be a table")
         for key in rec:
-            if key not in QUOTE_COLUMNS + OPTIONAL_QUOTE_COLUMNS:
+            if key not in QUOTE_SCHEMA.specs:
                 raise InputError(f"{name}.{key}", "unknown field; expected "
                                  + ", ".join(QUOTE_COLUMNS) + " and optionally bid, ask, id")
-        for key in ("start", "end"):
-            if _missing(rec.get(key)):
+        given = {k: v.strip() if isinstance(v, str) else v for k, v in rec.items() if not _missing(v)}
+        for key in QUOTE_COLUMNS:
+            if key not in given:
                 raise InputError(f"{name}.{key}", "missing")
-        start = parse_date(str(rec["start"]).strip() if isinstance(rec["start"], str) else rec["start"],
-                           f"{name}.start")
-        end = parse_date(str(rec["end"]).strip() if isinstance(rec["end"], str) else rec["end"],
-                         f"{name}.end")
+        q = QUOTE_SCHEMA.parse(given, prefix=f"{name}.")
+        start, end = q["start"], q["end"]
         if end < start:
             raise InputError(f"{name}.end", f"{end} is before start {start}")
         if asof is not None and start <= asof:
             raise InputError(f"{name}.start", f"{start} is not after the as-of date {asof}")
-        price = _price(rec.get(HASHPRICE), f"{name}.{HASHPRICE}", required=True)
-        bid = _price(rec.get("bid"), f"{name}.bid", required=False)
-        ask = _price(rec.get("ask"), f"{name}.ask", required=False)
+        price, bid, ask = q[HASHPRICE], q["bid"], q["ask"]
         if bid is not None and ask is not None and bid > ask:
             raise InputError(f"{name}.bid", f"bid {bid} is above ask {ask}")
         if (bid is not None and price < bid) or (ask is not None and price > ask):
             raise InputError(f"{name}.{HASHPRICE}", f"{price} lies outside bid/ask [{bid}, {ask}]")
-        qid = None if _missing(rec.get("id")) else str(rec["id"]).strip()
+        qid = q["id"]
         if quotes:
             prev = quotes[-1]
             if start < prev.start:
@@ -123,13 +118,8 @@ def load_quotes(path, asof: dt.date | None = None) -> list[Quote]:
     suffix = p.suffix.lower()
     if suffix == ".toml":
         doc = read_toml(p)
-        extra = set(doc) - {"quote"}
-        if extra:
-            raise InputError(sorted(extra)[0], "unknown key; the quotes file holds [[quote]] tables")
-        raw = doc.get("quote", [])
-        if not isinstance(raw, list):
-            raise InputError("quote", "expected [[quote]] tables")
-        return parse_quotes(raw, asof)
+        with reading(p):
+            return _quotes_from_toml(doc, asof)
     if suffix != ".csv":
         raise InputError(str(p), f"unsupported quotes file type {p.suffix or '(none)'!r}; use .csv or .toml")
     try:
@@ -139,7 +129,18 @@ def load_quotes(path, asof: dt.date | None = None) -> list[Quote]:
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(str(p), f"unreadable CSV ({str(exc).splitlines()[0]})") from None
     df.columns = [str(c).strip() for c in df.columns]
-    for c in QUOTE_COLUMNS:
-        if c not in df.columns:
-            raise InputError(c, f"missing column; the quotes CSV needs {', '.join(QUOTE_COLUMNS)}")
-    return parse_quotes(df.to_dict(orient="records"), asof)
+    with reading(p):
+        for c in QUOTE_COLUMNS:
+            if c not in df.columns:
+                raise InputError(c, f"missing column; the quotes CSV needs {', '.join(QUOTE_COLUMNS)}")
+        return parse_quotes(df.to_dict(orient="records"), asof)
+
+
+def _quotes_from_toml(doc: dict, asof: dt.date | None) -> list[Quote]:
+    extra = set(doc) - {"quote"}
+    if extra:
+        raise InputError(sorted(extra)[0], "unknown key; the quotes file holds [[quote]] tables")
+    raw = doc.get("quote", [])
+    if not isinstance(raw, list):
+        raise InputError("quote", "expected [[quote]] tables")
+    return parse_quotes(raw, asof)

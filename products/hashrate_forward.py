@@ -15,16 +15,34 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from curves.market import MAX_HORIZON_DAYS, Market
 from curves.periods import Period, month_slices
+from curves.schema import Schema, Spec
 from curves.toml_io import InputError
-from products.validation import choice, date_range, positive_number
+from products.validation import TRADE_DATE, date_range
 
 INITIAL_MARGIN_PERCENT = {"USD": 35, "BTC": 18}
+# a strike this far from today's index (in the contract currency) is a unit slip, e.g. USD/TH
+# for USD/PH (1,000x) or a USD strike on a BTC contract; checked against the market (strict)
+STRIKE_RATIO_BOUNDS = (0.05, 20.0)
+SCHEMA = Schema("hashprice_forward", {
+    "id": Spec("text", doc="trade id, unique in the file"),
+    "type": Spec("choice", choices=("hashprice_forward",), doc="the product"),
+    "start": replace(TRADE_DATE, doc="first delivery day; after the market's as-of date"),
+    "end": replace(TRADE_DATE, doc="last delivery day (inclusive); at most 20,000 days after the as-of date"),
+    "strike": Spec("number", "USD/PH/day or BTC/PH/day", low=0, low_open=True,
+                   doc="K in the contract currency",
+                   why="within 0.05-20x of today's index in that currency (checked against the market)"),
+    "currency": Spec("choice", choices=("USD", "BTC"), doc="settlement currency"),
+    "size_phs": Spec("number", "PH/s", low=0, low_open=True, plausible=(None, 1e7), doc="hashrate notional",
+                     why="at most ten times the 2026 network, which is about 1e6 PH/s"),
+    "side": Spec("choice", choices=("buy", "sell"), required=False, default="buy",
+                 doc="buy receives the index and pays K"),
+})
 
 
 @dataclass(frozen=True)
@@ -41,14 +59,15 @@ class HashrateForward:
 
     type_name = "hashprice_forward"
 
+    schema = SCHEMA
+
     def __post_init__(self):
+        SCHEMA.check("id", self.trade_id)
         s, e = date_range(self.start, self.end)
         object.__setattr__(self, "start", s)
         object.__setattr__(self, "end", e)
-        object.__setattr__(self, "strike", positive_number(self.strike, "strike"))
-        object.__setattr__(self, "size_phs", positive_number(self.size_phs, "size_phs"))
-        object.__setattr__(self, "currency", choice(self.currency, "currency", ("USD", "BTC")))
-        object.__setattr__(self, "side", choice(self.side, "side", ("buy", "sell")))
+        for name in ("strike", "size_phs", "currency", "side"):
+            object.__setattr__(self, name, SCHEMA.check(name, getattr(self, name)))
 
     @property
     def sign(self) -> float:
@@ -69,10 +88,19 @@ class HashrateForward:
         return self.notional * INITIAL_MARGIN_PERCENT[self.currency] / 100
 
     def check_market(self, market: Market) -> None:
+        """Terms against the market: delivery after the as-of date and within the horizon; for
+        a strict market, the strike within ``STRIKE_RATIO_BOUNDS`` of today's index."""
         if self.start <= market.asof:
             raise InputError("start", f"{self.start} is not after the as-of date {market.asof}")
         if (self.end - market.asof).days > MAX_HORIZON_DAYS:
             raise InputError("end", f"{self.end} is more than {MAX_HORIZON_DAYS:,} days after the as-of date")
+        if market.strict:
+            index = (market.spot_hashprice_usd_per_ph_day() if self.currency == "USD"
+                     else market.spot_hashvalue_btc_per_ph_day())
+            lo, hi = STRIKE_RATIO_BOUNDS
+            if not lo <= self.strike / index <= hi:
+                raise InputError("strike", f"{self.strike:.6g} {self.currency}/PH/day is {self.strike / index:.3g}x "
+                                 f"today's index {index:.6g}; must lie within {lo:g}-{hi:g}x (units?)")
 
     def fixing_periods(self) -> list[Period]:
         """The fixings this trade needs: average daily hashprice over each monthly slice."""

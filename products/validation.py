@@ -1,34 +1,33 @@
-"""Field checks shared by product constructors; errors name the field and the reason."""
+"""Field checks shared by product constructors, built on :mod:`curves.schema`; errors name the
+field and the reason. A product declares its file fields as a :class:`~curves.schema.Schema`
+(see ``HashrateForward.schema``); these helpers serve constructors called from Python too.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 
-from curves.market import parse_date
+from curves.schema import Spec
 from curves.toml_io import InputError
+
+POSITIVE = Spec("number", low=0, low_open=True)
+# trade dates: a TOML date, or an ISO "YYYY-MM-DD" string (documented for portfolio files)
+TRADE_DATE = Spec("date", text_ok=True)
 
 
 def positive_number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(name, f"must be a number, got {value!r}")
-    x = float(value)
-    if not math.isfinite(x) or x <= 0:
-        raise InputError(name, f"must be a finite number > 0, got {value!r}")
-    return x
+    """A finite number > 0 (not a boolean, not text)."""
+    return POSITIVE.check(value, name)
 
 
 def choice(value, name: str, allowed: tuple[str, ...]) -> str:
-    v = str(value).strip()
-    for a in allowed:
-        if v.lower() == a.lower():
-            return a
-    raise InputError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+    """One of ``allowed``, matched case-insensitively, returned as spelled in ``allowed``."""
+    return Spec("choice", choices=tuple(allowed)).check(value, name)
 
 
 def date_range(start, end) -> tuple[dt.date, dt.date]:
-    s = parse_date(start, "start")
-    e = parse_date(end, "end")
+    s = TRADE_DATE.check(start, "start")
+    e = TRADE_DATE.check(end, "end")
     if e < s:
         raise InputError("end", f"{e} is before start {s}")
     return s, e

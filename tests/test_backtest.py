@@ -17,6 +17,7 @@ from real_data import needs_data
 from scipy import stats
 from typer.testing import CliRunner
 
+from curves.schema import relaxed
 from engine import backtest as B
 from engine import forecast_scores as FS
 from engine import historical_market as HM
@@ -172,7 +173,9 @@ def test_no_look_ahead_forecasts_before_the_cutoff_are_bit_identical(history, tm
     assert not np.allclose(broken["price_usd"].to_numpy(), history["price_usd"].to_numpy())
     origins = [dt.date(2022, 1, 1), dt.date(2022, 2, 1), cutoff, dt.date(2022, 5, 1)]
     kw = {"horizons": (1, 3), "paths": 400, "seed": 9, "origins": origins}
-    clean, dirty = B.run_backtest(history, **kw), B.run_backtest(broken, **kw)
+    clean = B.run_backtest(history, **kw)
+    with relaxed():  # the garbage after the cutoff (a 1,000% realised vol) is beyond plausible bounds
+        dirty = B.run_backtest(broken, **kw)
     for fc, fd in zip(clean.forecasts, dirty.forecasts):
         same = fc.origin <= cutoff
         for c in B.TARGETS:

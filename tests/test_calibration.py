@@ -208,8 +208,9 @@ def test_no_look_ahead(which, synth, request):
 
 def test_asof_after_data_and_bad_inputs(synth):
     res = calibrate(synth.iloc[:1500])
-    later = calibrate(synth.iloc[:1500], synth.index[1499].date() + dt.timedelta(days=10))
-    assert later.data_end == res.data_end and later.asof > res.asof
+    assert res.asof == res.data_end == synth.index[1499].date()
+    with pytest.raises(CalibrationError, match="^asof: .* after the history's last day"):
+        calibrate(synth.iloc[:1500], synth.index[1499].date() + dt.timedelta(days=1))
     with pytest.raises(CalibrationError, match="no history"):
         calibrate(synth, synth.index[0].date() - dt.timedelta(days=1))
     with pytest.raises(CalibrationError, match="at least"):

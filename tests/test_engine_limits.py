@@ -26,11 +26,15 @@ def frozen_model(fee_btc_per_block: float, **changes) -> ModelParams:
 
 
 def quiet_market(height: int, hashrate_multiple: float, seconds_elapsed: float, btc_vol: float = 1e-9):
-    """Default market with zero-ish vol and hashrate = multiple x the difficulty-implied rate."""
+    """Default market with zero-ish vol and hashrate = multiple x the difficulty-implied rate.
+
+    Limit states (a 1e-9 vol, 10x or 0.1x the difficulty-implied hashrate, an epoch that took
+    no time) are outside the plausible bounds: the market is relaxed explicitly.
+    """
     m = Market.default()
     h_ehs = protocol.hashrate_hs_from_difficulty(m.difficulty) * hashrate_multiple / 1e18
-    return m.with_(height=height, hashrate_ehs=h_ehs, hashrate_log_sd=0.0, epoch_seconds_elapsed=seconds_elapsed,
-                   btc_vols=(), btc_vol=btc_vol)
+    return m.with_(strict=False, height=height, hashrate_ehs=h_ehs, hashrate_log_sd=0.0,
+                   epoch_seconds_elapsed=seconds_elapsed, btc_vols=(), btc_vol=btc_vol)
 
 
 def months(sim, n):
@@ -160,3 +164,81 @@ def test_control_variate_removes_btc_noise():
     plain = run.window_moments.stderr()[0, K.Q_HASHPRICE_USD]
     assert plain > 0
     assert run.window_stderr("hashprice_usd_per_ph_day")[0] < 1e-4 * plain
+
+
+def test_fee_reverts_to_its_level_at_the_exponential_rate():
+    # frozen network (a tenth of the balanced hashrate: no retarget in 60 days), no fee vol or
+    # spikes, the fee started at 0.0219 BTC/block, far from its long-run level 0.2: the kernel's
+    # daily step ln F += (1 - e^{-kappa/365}) (ln F_bar - ln F) gives exactly
+    # ln F_k = ln F_bar + (ln F_0 - ln F_bar) e^{-kappa k / 365} after k days
+    m = quiet_market(height=934_546, hashrate_multiple=0.1, seconds_elapsed=0.0)
+    kappa, level, f0 = 120.0, 0.2, m.fee_btc_per_block
+    sim = Simulation(m, frozen_model(level, fee_mean_reversion_per_year=kappa), n_days=60, n_paths=8, seed=4,
+                     n_samples=2)
+    run = sim.run([(0, 29), (30, 59)])
+    k = np.arange(1, 61)  # day 0's index uses the fee after one step
+    fee = np.exp(math.log(level) + (math.log(f0) - math.log(level)) * np.exp(-kappa * k / 365.0))
+    np.testing.assert_allclose(run.samples[0, :, K.SP_FEE_BTC_PER_BLOCK], fee, rtol=1e-10)
+    hv = HV_K * (3.125 + fee) / m.difficulty
+    samples_hv = run.samples[0, :, K.SP_HASHPRICE_USD] / run.samples[0, :, K.SP_BTC_USD]
+    np.testing.assert_allclose(samples_hv, hv, rtol=1e-10)
+    np.testing.assert_allclose(run.window_mean("hashvalue_btc_per_ph_day"), [hv[:30].mean(), hv[30:].mean()],
+                               rtol=1e-10)
+    assert fee[-1] / f0 > 5  # the test is not vacuous: the fee moved a long way
+
+
+# ---- the daily curve: per-day control-variate estimates, for ranges that are not whole months ----
+def test_daily_curve_with_a_frozen_network_is_hashvalue_times_the_forward():
+    # hashprice = hashvalue x BTC exactly, so the control removes all noise, day by day
+    m = quiet_market(height=934_546, hashrate_multiple=0.1, seconds_elapsed=0.0, btc_vol=0.6)
+    model = frozen_model(m.fee_btc_per_block, btc_jump_intensity_per_year=6.0, btc_jump_mean_log=-0.08,
+                         btc_jump_std_log=0.12)
+    sim = Simulation(m, model, n_days=59, n_paths=4_000, seed=11)
+    run = sim.run([(0, 58)])
+    mean, se = run.daily_hashprice_cv()
+    hv0 = m.spot_hashvalue_btc_per_ph_day()
+    np.testing.assert_allclose(mean, hv0 * np.array([m.btc_forward_usd(d) for d in sim.dates]), rtol=1e-9)
+    d = run.daily / run.n_pairs
+    plain = np.sqrt((d[:, K.D_HP2] - d[:, K.D_HP] ** 2) / run.n_pairs)
+    assert np.all(plain > 0) and np.all(se < 1e-4 * plain)  # rounding noise only
+
+
+def test_daily_curve_prices_a_range_that_is_not_whole_months():
+    from engine.curve_builder import build_curve
+
+    m, model = Market.default(), ModelParams.default()
+    a, b = dt.date(2026, 3, 10), dt.date(2026, 4, 20)
+    curve = build_curve(m, model, months=3, paths=20_000, seed=5)
+    fwd, se = curve.forward_usd_per_ph_day(a, b)
+    # an independent estimate: another seed, the range as one window with its own control variate
+    sim = Simulation(m, model, n_days=(b - m.asof).days, n_paths=20_000, seed=6)
+    run = sim.run([(sim.day_index(a), sim.day_index(b))])
+    ref, ref_se = run.window_mean("hashprice_usd_per_ph_day")[0], run.window_stderr("hashprice_usd_per_ph_day")[0]
+    assert 0 < se < 0.01 * fwd and 0 < ref_se < 0.01 * ref
+    assert abs(fwd - ref) < 4 * math.hypot(se, ref_se), (fwd, se, ref, ref_se)
+
+
+def test_daily_control_variate_estimate_and_stderr_by_hand():
+    # synthetic pair means: the estimate is the intercept of x on (c - F), its stderr the residual
+    # sd / sqrt(n) (n - 1 degrees of freedom, as for the window estimates)
+    from engine.simulation import SimulationRun
+
+    rng = np.random.default_rng(7)
+    n, days = 500, 3
+    c = 80_000.0 * np.exp(0.3 * rng.standard_normal((days, n)))
+    x = 5e-4 * c * np.exp(0.2 * rng.standard_normal((days, n))) + rng.normal(0.0, 2.0, (days, n))
+    fwd = c.mean(axis=1) * np.array([1.2, 0.85, 1.1])  # forwards away from the sample means
+    daily = np.zeros((days, K.N_DAILY))
+    daily[:, K.D_HP], daily[:, K.D_HP2] = x.sum(1), (x * x).sum(1)
+    daily[:, K.D_BTC], daily[:, K.D_BTC2], daily[:, K.D_HP_BTC] = c.sum(1), (c * c).sum(1), (x * c).sum(1)
+    run = SimulationRun(dates=[], btc_forward_usd=fwd, windows=[], n_paths=2 * n, daily=daily, window_moments=None,
+                        window_control_mean=None, epochs=np.zeros((1, 3)), samples=np.zeros((0, days, 6)),
+                        seconds=0.0)
+    mean, se = run.daily_hashprice_cv()
+    for t in range(days):
+        X = np.column_stack([np.ones(n), c[t] - fwd[t]])
+        coef = np.linalg.lstsq(X, x[t], rcond=None)[0]
+        resid = x[t] - X @ coef
+        assert mean[t] == pytest.approx(coef[0], rel=1e-9)
+        assert se[t] == pytest.approx(math.sqrt(resid @ resid / (n - 1) / n), rel=1e-8)
+        assert abs(mean[t] - x[t].mean()) > 5 * se[t]  # the control moved the estimate: not vacuous

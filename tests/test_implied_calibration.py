@@ -253,7 +253,7 @@ def test_cli_bad_quotes_one_line_error_and_no_file(tmp_path):
     res = _invoke("calibrate-quotes", quotes, "--paths", 2_000, "--out", out)
     assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: quote[1].hashprice_usd_per_ph_day"), res.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: {quotes}: quote[1].hashprice_usd_per_ph_day"), res.stderr
     assert not out.exists()
     res = _invoke("calibrate-quotes", quotes, "--out", tmp_path / "shift.csv")
     assert res.exit_code == 2 and "error: out:" in res.stderr

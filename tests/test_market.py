@@ -128,6 +128,19 @@ def test_zero_rate_points_reprice():
         assert m.discount(d) == pytest.approx(math.exp(-r * t_years(d)), rel=1e-12)
 
 
+def test_zero_curve_is_flat_before_its_first_point():
+    # QuantLib's ZeroCurve gets the first point's rate at the as-of date too; were it 0 there, the
+    # rate would ramp up linearly over the first six months
+    first, second = (dt.date(2026, 7, 31), 0.041), (dt.date(2027, 1, 31), 0.037)
+    m = from_default(usd_zero_rates=[{"date": d, "value": v} for d, v in (first, second)])
+    for d in (ASOF + dt.timedelta(days=1), dt.date(2026, 3, 31), dt.date(2026, 6, 30), first[0]):
+        assert m.discount(d) == pytest.approx(math.exp(-0.041 * t_years(d)), rel=1e-12), d
+    # between the points the zero rate is linear in time
+    mid = dt.date(2026, 10, 31)
+    w = (mid - first[0]).days / (second[0] - first[0]).days
+    assert m.discount(mid) == pytest.approx(math.exp(-(0.041 + w * (0.037 - 0.041)) * t_years(mid)), rel=1e-12)
+
+
 def test_futures_quotes_reprice_exactly():
     quotes = [(dt.date(2026, 2, 27), 78_950.0), (dt.date(2026, 3, 27), 79_500.0),
               (dt.date(2026, 6, 26), 80_600.0), (dt.date(2026, 12, 25), 82_900.0)]
@@ -203,8 +216,10 @@ def test_bad_file_names_field(tmp_path):
     table["btc_spot_usd"] = float("nan")
     path = tmp_path / "m.toml"
     path.write_text(tomli_w.dumps(table))
-    with pytest.raises(InputError, match="^btc_spot_usd: "):
+    with pytest.raises(InputError) as info:
         Market.load(path)
+    assert info.value.field == "btc_spot_usd"
+    assert str(info.value) == f"{path}: btc_spot_usd: must be finite, got nan"  # file, field, reason
     with pytest.raises(InputError, match="file not found"):
         Market.load(tmp_path / "missing.toml")
 

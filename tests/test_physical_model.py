@@ -11,6 +11,7 @@ from real_data import DAILY_CSV, EPOCHS_CSV, needs_data
 
 from curves import protocol
 from curves.market import Market
+from curves.schema import relaxed
 from engine import backtest as B
 from engine import calibration as C
 from engine import kernel as K
@@ -25,7 +26,8 @@ def frozen(**changes) -> ModelParams:
                 fee_long_run_btc_per_block=0.02, corr_btc_hashrate=0.0, corr_btc_fee=0.0,
                 corr_hashrate_fee=0.0, marginal_cost_decline_per_year=0.0)
     base.update(changes)
-    return ModelParams(**base)
+    with relaxed():  # tests build states beyond the plausible bounds on purpose
+        return ModelParams(**base)
 
 
 def poisson_history(rng, level_hs: float, days: int, dip=None):
@@ -89,7 +91,7 @@ def test_filter_on_real_history():
 
 # ---- start state in the kernel ----------------------------------------------------------------------
 def start_blocks(sd: float, paths: int = 4000, seed: int = 5) -> np.ndarray:
-    m = Market.default().with_(hashrate_log_sd=sd, btc_vols=(), btc_vol=1e-9)
+    m = Market.default().with_(strict=False, hashrate_log_sd=sd, btc_vols=(), btc_vol=1e-9)
     sim = Simulation(m, frozen(), n_days=3, n_paths=paths, seed=seed)
     out = []
     sim.run([(0, 0)], on_chunk=lambda s, wv: out.append(wv[:, 0, K.Q_BLOCKS].copy()))
@@ -122,7 +124,7 @@ def test_jumps_recover_at_their_rate(recovery):
     """A jump of -0.2 every day (intensity 365, no size noise) and recovery a a day: the offline
     log share follows X_t = (X_{t-1} - 0.2)(1 - a), so the hashrate, and with difficulty fixed
     the blocks per day, are exp(X_t) x today's, a closed form."""
-    m = Market.default().with_(hashrate_log_sd=0.0, btc_vols=(), btc_vol=1e-9, height=933_408,
+    m = Market.default().with_(strict=False, hashrate_log_sd=0.0, btc_vols=(), btc_vol=1e-9, height=933_408,
                                epoch_seconds_elapsed=0.0)
     model = frozen(hashrate_jump_intensity_per_year=365.0, hashrate_jump_mean_log=-0.2,
                    hashrate_jump_recovery_per_year=recovery)

@@ -120,6 +120,22 @@ def test_pv_on_paths_is_per_path():
     assert pv[1] == pytest.approx(float(f.pv_usd(paths[1], MARKET)), rel=1e-14)
 
 
+def hand_slice_terms(f):
+    """Per monthly slice: weight sign x size x days x DF(slice end), and the strike in USD/PH/day.
+
+    The flat-basis forward F(d) = S exp(basis (d - asof)/365) and the flat-rate discount factor
+    are closed forms; a BTC strike converts at the average of F over the slice's days.
+    """
+    s, b, r = MARKET.btc_spot_usd, MARKET.btc_basis_annual, MARKET.usd_rate
+    weights, strikes = [], []
+    for p in f.fixing_periods():
+        days = [p.start + dt.timedelta(days=k) for k in range(p.days)]
+        avg_fwd = sum(s * math.exp(b * (d - MARKET.asof).days / 365) for d in days) / p.days
+        weights.append(f.sign * f.size_phs * p.days * math.exp(-r * (p.end - MARKET.asof).days / 365))
+        strikes.append(f.strike if f.currency == "USD" else f.strike * avg_fwd)
+    return np.array(weights), np.array(strikes)
+
+
 @pytest.mark.parametrize(("currency", "strike", "side"),
                          [("USD", 33.0, "buy"), ("USD", 47.0, "sell"),
                           ("BTC", 0.0004, "buy"), ("BTC", 0.0006, "sell")])
@@ -127,14 +143,24 @@ def test_fair_rate_reprices_to_zero(currency, strike, side):
     hp = np.array([41.0, 40.0, 39.0])
     f = fwd(start=Q2[0], end=Q2[1], strike=strike, currency=currency, side=side)
     k_star = f.fair_rate(hp, MARKET)
-    assert k_star == pytest.approx(f.fair_rate_from_pv(float(f.pv_usd(hp, MARKET)), MARKET), rel=1e-14)
+    # independently: PV = sum w (hp - K c) is zero at K* = sum w hp / sum w c, c = 1 (USD) or
+    # the slice-average BTC forward (BTC)
+    w, k = hand_slice_terms(f)
+    c = k / strike
+    assert k_star == pytest.approx(float((w * hp).sum() / (w * c).sum()), rel=1e-12)
     at_fair = fwd(start=Q2[0], end=Q2[1], strike=k_star, currency=currency, side=side)
     assert abs(float(at_fair.pv_usd(hp, MARKET))) < 1e-9 * f.size_phs * f.days * 40.0
-    if currency == "USD":  # the PV-weighted average forward
-        w = np.array([p.days * MARKET.discount(p.end) for p in f.fixing_periods()])
-        assert k_star == pytest.approx(float((w * hp).sum() / w.sum()), rel=1e-12)
-    else:  # a BTC strike is in BTC/PH/day, about hashprice / BTC forward
-        assert 3e-4 < k_star < 7e-4
+
+
+def test_btc_strike_converts_at_the_slice_average_forward():
+    # Q2 slices of 30, 31 and 30 days: the slice-end forward is ~0.2% above the slice average
+    f = fwd(start=Q2[0], end=Q2[1], strike=0.0005, currency="BTC", size_phs=25.0, side="buy")
+    hp = np.array([41.0, 40.0, 39.0])
+    w, k = hand_slice_terms(f)
+    assert float(f.pv_usd(hp, MARKET)) == pytest.approx(float((w * (hp - k)).sum()), rel=1e-12)
+    at_end = np.array([0.0005 * MARKET.btc_forward_usd(p.end) for p in f.fixing_periods()])
+    assert np.all(at_end / k - 1 > 1e-3)  # the two conventions differ well beyond the tolerance above
+    assert f.fair_rate(hp, MARKET) == pytest.approx(float((w * hp).sum() / (w * k / 0.0005).sum()), rel=1e-12)
 
 
 # ---- consistency with the curve -----------------------------------------------------------------
