@@ -103,7 +103,7 @@ def test_default_model_percentiles_follow_the_quantiles(tmp_path):
     probe = check_epochs(load_epochs_file(write_epochs(tmp_path / "a.csv", frozen_next_two(m))), m, model,
                          paths=4_000, seed=2)
     rows = [(933_408, dt.date(2026, 1, 22), m.difficulty),
-            (935_424, probe.rows["expected_start"][0], probe.rows["model_p05"][0] * (1 + 2e-4)),  # inside nBits rounding
+            (935_424, probe.rows["expected_start"][0], probe.rows["model_p05"][0] * (1 + 2e-4)),  # nBits rounding
             (937_440, probe.rows["expected_start"][1], probe.rows["model_p50"][1])]
     res = check_epochs(load_epochs_file(write_epochs(tmp_path / "b.csv", rows)), m, model, paths=4_000, seed=2)
     assert res.rows["percentile"][0] == pytest.approx(5.0, abs=0.2)
