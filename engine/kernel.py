@@ -337,12 +337,23 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                 daily[blk, t, D_DIFF] = s_d
                 slot = day_slot[t]
                 if slot >= 0:  # distributions of the day's index and difficulty
+                    lo_p = day_range[lane, slot, H_INDEX_USD, R_MIN]
+                    hi_p = day_range[lane, slot, H_INDEX_USD, R_MAX]
+                    lo_d = day_range[lane, slot, H_DIFFICULTY, R_MIN]
+                    hi_d = day_range[lane, slot, H_DIFFICULTY, R_MAX]
                     for i in range(m):
-                        for q, x in ((H_INDEX_USD, np.log(day_q[Q_HASHPRICE_USD, i]) - log_index0),
-                                     (H_DIFFICULTY, np.log(day_q[Q_DIFFICULTY, i]) - log_d0)):
-                            day_hist[lane, slot, q, bin_index(x)] += 1
-                            day_range[lane, slot, q, R_MIN] = min(day_range[lane, slot, q, R_MIN], x)
-                            day_range[lane, slot, q, R_MAX] = max(day_range[lane, slot, q, R_MAX], x)
+                        xp = np.log(day_q[Q_HASHPRICE_USD, i]) - log_index0
+                        xd = np.log(day_q[Q_DIFFICULTY, i]) - log_d0
+                        day_hist[lane, slot, H_INDEX_USD, bin_index(xp)] += 1
+                        day_hist[lane, slot, H_DIFFICULTY, bin_index(xd)] += 1
+                        lo_p = min(lo_p, xp)
+                        hi_p = max(hi_p, xp)
+                        lo_d = min(lo_d, xd)
+                        hi_d = max(hi_d, xd)
+                    day_range[lane, slot, H_INDEX_USD, R_MIN] = lo_p
+                    day_range[lane, slot, H_INDEX_USD, R_MAX] = hi_p
+                    day_range[lane, slot, H_DIFFICULTY, R_MIN] = lo_d
+                    day_range[lane, slot, H_DIFFICULTY, R_MAX] = hi_d
                 while next_cp < n_cp and cp_days[next_cp] == t:
                     for q in range(N_QUANTITIES):
                         for i in range(m):
@@ -387,7 +398,19 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                         moments[blk, M_CC, w, q] += cb * cb
                         moments[blk, M_XC, w, q] += x * cb
             # epochs: pair sums (a ratio estimator's inputs), exact ranges and histograms
-            for k in range(n_epochs):
+            k_end = 0
+            for i in range(m):
+                k_end = max(k_end, min(epoch_idx[i], n_epochs))
+            for k in range(k_end):
+                s_x = 0.0
+                s_y = 0.0
+                s_yy = 0.0
+                s_xy = 0.0
+                s_xx = 0.0
+                s_s = 0.0
+                s_ss = 0.0
+                lo = epoch_range[lane, k, R_MIN]
+                hi = epoch_range[lane, k, R_MAX]
                 for j in range(n):
                     x = 0.0
                     y = 0.0
@@ -396,16 +419,25 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                             x += 1.0
                             y += ep_ratio[k, i] - 1.0
                             s = ep_day[k, i]
-                            epochs[blk, k, E_DAY] += s
-                            epochs[blk, k, E_DAY2] += s * s
+                            s_s += s
+                            s_ss += s * s
                             lr = np.log(ep_ratio[k, i])
-                            epoch_range[lane, k, R_MIN] = min(epoch_range[lane, k, R_MIN], lr)
-                            epoch_range[lane, k, R_MAX] = max(epoch_range[lane, k, R_MAX], lr)
+                            lo = min(lo, lr)
+                            hi = max(hi, lr)
                             if k < n_epoch_hist:
                                 epoch_hist[lane, k, bin_index(lr)] += 1
-                    epochs[blk, k, E_COUNT] += x
-                    epochs[blk, k, E_REL] += y
-                    epochs[blk, k, E_REL2] += y * y
-                    epochs[blk, k, E_REL_COUNT] += x * y
-                    epochs[blk, k, E_COUNT2] += x * x
+                    s_x += x
+                    s_y += y
+                    s_yy += y * y
+                    s_xy += x * y
+                    s_xx += x * x
+                epochs[blk, k, E_COUNT] = s_x
+                epochs[blk, k, E_REL] = s_y
+                epochs[blk, k, E_REL2] = s_yy
+                epochs[blk, k, E_REL_COUNT] = s_xy
+                epochs[blk, k, E_COUNT2] = s_xx
+                epochs[blk, k, E_DAY] = s_s
+                epochs[blk, k, E_DAY2] = s_ss
+                epoch_range[lane, k, R_MIN] = lo
+                epoch_range[lane, k, R_MAX] = hi
     return win_out, moments, daily, epochs, samples, epoch_hist, epoch_range, day_hist, day_range
