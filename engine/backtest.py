@@ -454,7 +454,7 @@ def plot_backtest(result: BacktestResult, path) -> None:
                label=key.replace("_coverage_", " ") + "%")
     ax.axhline(0.9, color="k", lw=0.8, ls="--")
     ax.axhline(0.5, color="k", lw=0.8, ls=":")
-    ax.axhspan(*ACCEPT_COVERAGE_90, color="green", alpha=0.08)
+    ax.axhspan(*ACCEPT_COVERAGE_90[1], color="green", alpha=0.08)  # the 1-6 month bar
     ax.set_xticks(x, labels, rotation=45, fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_title("interval coverage", fontsize=10)
