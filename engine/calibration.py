@@ -104,6 +104,8 @@ from engine.newey_west import mean_and_stderr
 
 DAYS_PER_YEAR = 365.0
 Z95 = 1.959963984540054
+CI_UNBOUNDED = 1e300  # the upper end of an interval whose log-scale bound overflows
+LN_CI_UNBOUNDED = math.log(CI_UNBOUNDED)
 TAU_GRID_DAYS = (30, 60, 90, 120, 180)
 JUMP_THRESHOLD_SIGMAS = 4.0
 BIPOWER_WINDOW_DAYS = 60
@@ -204,15 +206,32 @@ def _robust_z(x: np.ndarray) -> np.ndarray:
 def _ci(est: float, se: float) -> tuple[float, float]:
     if not (math.isfinite(est) and math.isfinite(se)):
         return math.nan, math.nan
-    return est - Z95 * se, est + Z95 * se
+    return max(est - Z95 * se, -CI_UNBOUNDED), min(est + Z95 * se, CI_UNBOUNDED)
+
+
+def _ci_exp(ln_est: float, se_ln: float) -> tuple[float, float, bool]:
+    """exp of a 95% CI on the log scale: (low, high, unbounded). Checked in logs: when the upper
+    end passes CI_UNBOUNDED (a huge stderr) it is the flagged wide interval (low, CI_UNBOUNDED)."""
+    if not (math.isfinite(ln_est) and math.isfinite(se_ln)):
+        return math.nan, math.nan, False
+    z = Z95 * se_ln
+    if ln_est + z < LN_CI_UNBOUNDED:
+        est = math.exp(ln_est)
+        return est * math.exp(-z), est * math.exp(z), False
+    lo = ln_est - z
+    return (math.exp(lo) if lo < LN_CI_UNBOUNDED else CI_UNBOUNDED), CI_UNBOUNDED, True
 
 
 def _ci_log(est: float, se: float) -> tuple[float, float]:
-    """CI on the log scale for a positive quantity (falls back to linear at zero)."""
+    """CI on the log scale for a positive quantity (falls back to linear at zero); a stderr so
+    far above the estimate that the upper end passes CI_UNBOUNDED gives (low, CI_UNBOUNDED)."""
     if not (math.isfinite(est) and math.isfinite(se)) or est <= 0:
         return _ci(est, se)
-    f = math.exp(Z95 * se / est)
-    return est / f, est * f
+    lf = Z95 * se / est
+    if math.log(est) + lf < LN_CI_UNBOUNDED:
+        f = math.exp(lf)
+        return est / f, est * f
+    return est * math.exp(-lf), CI_UNBOUNDED
 
 
 def _poisson_ci(count: int, years: float) -> tuple[float, float]:
@@ -537,9 +556,10 @@ def _calibrate_hashrate(df: pd.DataFrame, asof: dt.date, rows: list, diag: dict)
                  "fixed at 0: the marginal cost is the hashprice at which growth stops", "1/year"))
     rows.append(("hashrate_feedback_per_year", beta, se_beta, *_ci(beta, se_beta),
                  reg + "; beta = slope x 365/7" + note, "1/year"))
-    rows.append(("marginal_cost_usd_per_ph_day", cost, cost * se_ln_cost,
-                 cost * math.exp(-Z95 * se_ln_cost), cost * math.exp(Z95 * se_ln_cost),
-                 f"exp(-intercept/slope) at {asof.isoformat()}, delta method, log-scale CI",
+    cost_lo, cost_hi, unbounded = _ci_exp(ln_cost, se_ln_cost)
+    rows.append(("marginal_cost_usd_per_ph_day", cost, cost * se_ln_cost, cost_lo, cost_hi,
+                 f"exp(-intercept/slope) at {asof.isoformat()}, delta method, log-scale CI"
+                 + (f"; CI unbounded (stderr of ln cost {se_ln_cost:.3g}: not identified)" if unbounded else ""),
                  "USD/PH/day"))
     rows.append(("marginal_cost_decline_per_year", c, se_c, c_lo, c_hi, c_method, "1/year"))
     rows.append(("hashprice_ema_days", float(tau), math.nan, float(min(within)), float(max(within)),
