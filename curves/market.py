@@ -27,7 +27,12 @@ MAX_HORIZON_DAYS = 20_000  # about 55 years of daily steps
 MAX_HASHRATE_LOG_SD = 0.5
 
 
-def to_ql_date(d: dt.date) -> ql.Date:
+QL_FIRST_DATE, QL_LAST_DATE = dt.date(1901, 1, 1), dt.date(2199, 12, 31)  # QuantLib's calendar
+
+
+def to_ql_date(d: dt.date, field_name: str = "date") -> ql.Date:
+    if not QL_FIRST_DATE <= d <= QL_LAST_DATE:
+        raise InputError(field_name, f"{d} is outside {QL_FIRST_DATE}..{QL_LAST_DATE} (QuantLib's dates)")
     return ql.Date(d.day, d.month, d.year)
 
 
@@ -72,6 +77,8 @@ class CurvePoint:
 
 def _points(raw, field_name: str, asof: dt.date, positive: bool) -> tuple[CurvePoint, ...]:
     pts = []
+    if raw is not None and not isinstance(raw, (list, tuple)):
+        raise InputError(field_name, "expected an array of tables with keys 'date' and 'value'")
     for i, item in enumerate(raw or ()):
         name = f"{field_name}[{i}]"
         if isinstance(item, CurvePoint):  # already parsed, e.g. a copy made by Market.with_
@@ -126,6 +133,7 @@ class Market:
 
     def __post_init__(self):
         a = parse_date(self.asof, "asof")
+        to_ql_date(a, "asof")  # within QuantLib's dates
         object.__setattr__(self, "asof", a)
         for name in ("btc_spot_usd", "difficulty", "hashrate_ehs", "btc_vol"):
             object.__setattr__(self, name, _positive(getattr(self, name), name))

@@ -114,7 +114,7 @@ def _check_values(values: np.ndarray, col: str, lines: np.ndarray, days) -> None
         bad |= np.isfinite(values) & (values != np.round(values))
         rule += " and a whole number"
     for i in np.flatnonzero(bad):
-        raise HistoryError(f"bad value {values[i]!r}: {rule}", **_at(lines, days, i),
+        raise HistoryError(f"bad value {float(values[i])!r}: {rule}", **_at(lines, days, i),
                            column=col)
 
 
@@ -203,7 +203,7 @@ def load_difficulty_epochs(path_or_buffer) -> pd.DataFrame:
     days = _parse_days(df["date"], "date", lines)
     heights = _numeric(df, "height", lines, days)
     for i in np.flatnonzero(~np.isfinite(heights) | (heights % RETARGET_BLOCKS != 0)):
-        raise HistoryError(f"height {heights[i]!r} is not a multiple of {RETARGET_BLOCKS}",
+        raise HistoryError(f"height {float(heights[i])!r} is not a multiple of {RETARGET_BLOCKS}",
                            **_at(lines, days, i), column="height")
     for i in np.flatnonzero(np.diff(heights) <= 0):
         raise HistoryError("heights not strictly increasing", **_at(lines, days, i + 1),
@@ -259,6 +259,6 @@ def _check_bits(bits: pd.Series, difficulty: np.ndarray, lines: np.ndarray, days
                                column="bits") from None
         if abs(implied - difficulty[i]) > _BITS_ABS_TOL + 1e-12 * implied:
             raise HistoryError(
-                f"nBits {text} implies difficulty {implied!r}, file says {difficulty[i]!r}",
+                f"nBits {text} implies difficulty {implied!r}, file says {float(difficulty[i])!r}",
                 **_at(lines, days, i), column="bits",
             )

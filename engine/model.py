@@ -112,7 +112,7 @@ class ModelParams:
                         value = dt.date.fromisoformat(value)
                     except ValueError:
                         raise InputError(key, f"not an ISO date: {value!r}") from None
-                if not isinstance(value, dt.date):
+                if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
                     raise InputError(key, f"not a date: {value!r}")
             elif key != "provenance":
                 if isinstance(value, bool) or not isinstance(value, (int, float)):

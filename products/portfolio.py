@@ -30,7 +30,7 @@ def parse_trade(table: dict):
     if not isinstance(table, dict):
         raise InputError("trade", "each [[trade]] must be a table")
     type_name = table.get("type")
-    if type_name not in TRADE_TYPES:
+    if not isinstance(type_name, str) or type_name not in TRADE_TYPES:
         raise InputError("type", f"unknown trade type {type_name!r}; known: {', '.join(TRADE_TYPES)}")
     allowed = _FIELDS[type_name]
     for key in table:
