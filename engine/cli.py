@@ -1,7 +1,10 @@
 """The ``hashprice`` command line: curves, spot economics, portfolio pricing, history tools.
 
-Errors are one line on stderr naming the field and the reason, with exit status 2; output
-files are written atomically, so a failed run leaves none half-written.
+Errors are one line on stderr naming the field or file and the reason, with exit status 2.
+Inputs are checked before any work (files exist and are readable, outputs can be written); a
+run's output files and its stdout are written together at the end, all or none (a failed or
+interrupted run leaves no file, temporary file or folder it made). Ctrl-C exits with status 130,
+SIGTERM with 143.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ import datetime as dt
 import functools
 import json
 import math
+import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +28,8 @@ from rich.table import Table
 
 from curves import protocol
 from curves.market import Market
-from curves.toml_io import InputError
+from curves.toml_io import InputError, current_stage, os_reason, staged_writes
+from engine.interrupts import Terminated, raise_terminated
 from engine.model import ModelParams
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -40,22 +47,116 @@ ShiftOpt = Annotated[Path | None, typer.Option(
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Numba threads (default: all cores).")]
 
 
+MIN_PATHS = 512  # below this, Monte Carlo standard errors are too rough to report (see README)
+MAX_PATHS = 1_000_000_000
+MAX_HEIGHT = 2**53
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def fail(message: str) -> None:
-    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    err_console.print(f"error: {one_line(message)}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
+_OUTPUT_FIELDS: dict = {}  # resolved output path -> option name, for errors while writing
+
+
 def cli_errors(fn):
-    """Turn bad input into one clear line and a non-zero exit."""
+    """Turn bad input into one clear line and exit status 2; write the run's outputs at the end.
+
+    Inside the command, files are only staged and printing is deferred: both happen together
+    after the command succeeds, all or nothing.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        _OUTPUT_FIELDS.clear()
         try:
-            return fn(*args, **kwargs)
+            with staged_writes() as stage:
+                result = fn(*args, **kwargs)
+                stage.commit()
+            return result
         except (InputError, ValueError) as exc:
             fail(str(exc))
+        except OSError as exc:  # writing the outputs failed (disk full, a folder removed meanwhile)
+            name = exc.filename or ""
+            if not name:  # stdout (e.g. a closed pipe): quiet it, so the exit does not complain
+                _silence_stdout()
+            field = _OUTPUT_FIELDS.get(_resolved(name), "file") if name else "stdout"
+            fail(f"{field}: {name + ': ' if name else ''}{os_reason(exc)}; nothing written")
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured in tests)
+        pass
+
+
+def _resolved(path) -> str:
+    try:
+        return str(Path(path).absolute())
+    except (OSError, ValueError):
+        return str(path)
+
+
+def output_path(path: Path | None, field: str, suffixes=None, kind: str = "") -> Path | None:
+    """Check an output option before any work (see engine.output.check_output_path)."""
+    from engine.output import check_output_path
+
+    if path is None:
+        return None
+    p = check_output_path(path, field, suffixes, kind)
+    _OUTPUT_FIELDS[_resolved(p)] = field
+    return p
+
+
+def input_path(path: Path | None, field: str) -> Path | None:
+    from engine.output import check_input_path
+
+    return None if path is None else check_input_path(path, field)
+
+
+def check_paths(paths: int) -> int:
+    if not MIN_PATHS <= paths <= MAX_PATHS:
+        raise InputError("paths", f"must lie in {MIN_PATHS:,}..{MAX_PATHS:,} (fewer paths give no trustworthy "
+                         f"standard error), got {paths:,}")
+    return paths
+
+
+def emit(fn, *args, **kwargs) -> None:
+    """Print (or any output) as part of the run's commit, after its files."""
+    stage = current_stage()
+    if stage is None:
+        fn(*args, **kwargs)
+    else:
+        stage.defer(fn, *args, **kwargs)
+
+
+def say(text: str) -> None:
+    emit(out_console.print, text)
+
+
+def _write_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def check_finite(doc: dict) -> dict:
+    """A result document with a NaN or infinity is an error naming where."""
+    from engine.output import first_non_finite
+
+    bad = first_non_finite(doc)
+    if bad is not None:
+        raise InputError(bad, "the result is not a finite number; the inputs are outside what the engine "
+                              "can compute")
+    return doc
 
 
 @contextmanager
@@ -75,12 +176,42 @@ def progress_bar(label: str, unit: str = "paths"):
 
 def _load_file(loader, path: Path, option: str):
     """Load a config file; a file-level error (missing, unreadable, bad TOML) names the option."""
+    input_path(path, option)
     try:
         return loader(path)
     except InputError as exc:
         if exc.field == str(path):
             raise InputError(option, f"{path}: {exc.reason}") from None
         raise
+
+
+def load_epochs(path: Path):
+    """The difficulty epochs CSV, with at least one epoch."""
+    from engine.history import load_difficulty_epochs
+
+    ep = load_difficulty_epochs(path)
+    if ep.empty:
+        raise InputError(str(path), "no epochs in the file")
+    return ep
+
+
+def _load_csv(loader, path: Path, option: str):
+    """Load a history CSV; every problem names the option and the file."""
+    import pandas as pd
+
+    input_path(path, option)
+    try:
+        return loader(path)
+    except InputError as exc:
+        if exc.field == str(path):
+            raise InputError(option, f"{path}: {exc.reason}") from None
+        raise InputError(option, f"{path}: {exc}") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(option, f"{path}: empty file (no header line)") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(option, f"{path}: not UTF-8 text (offset {exc.start})") from None
+    except (ValueError, pd.errors.ParserError, OverflowError) as exc:
+        raise InputError(option, f"{path}: {one_line(exc)}") from None
 
 
 def load_market(path: Path | None) -> Market:
@@ -92,7 +223,9 @@ def load_model(path: Path | None) -> ModelParams:
 
 
 def print_json(doc: dict) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, default=str, allow_nan=False) + "\n")
+    from engine.output import json_text
+
+    emit(_write_stdout, json_text(doc))
 
 
 def _fmt(x, digits=4):
@@ -112,7 +245,7 @@ def print_table(title: str, columns: list[str], rows: list[list]) -> None:
         table.add_column(c, justify="left" if text else "right", no_wrap=c in ("start", "end"))
     for r in rows:
         table.add_row(*[_fmt(v) for v in r])
-    out_console.print(table)
+    emit(out_console.print, table)
 
 
 # ---- curve ------------------------------------------------------------------------------------
@@ -132,18 +265,17 @@ def curve(
 ):
     """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) from the Monte Carlo engine."""
     from engine.curve_builder import build_curve
-    from engine.output import check_png_path, check_table_path, write_table
+    from engine.output import TABLE_SUFFIXES, write_table
 
-    if out is not None:
-        check_table_path(out, "out")
-    if plot is not None:
-        check_png_path(plot, "plot")
+    output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    output_path(plot, "plot", (".png",), "plots are PNG files, got")
+    check_paths(paths)
     mkt, mdl = load_market(market), load_model(model)
     hs = load_shift(shift, mkt)
     with progress_bar("simulating") as update:
         c = build_curve(mkt, mdl, months=months, paths=paths, seed=seed, threads=threads,
                         n_samples=40 if plot else 0, progress=update, hashrate_shift_per_day=hs)
-    doc = c.to_dict()
+    doc = check_finite(c.to_dict())
     if out is not None:
         write_table(c.to_frame(), out, doc)
     if plot is not None:
@@ -160,12 +292,12 @@ def curve(
           m["hashvalue_btc_per_ph_day"], m["hashvalue_stderr"], m["difficulty_mean"]] for m in doc["months"]],
     )
     spot = mkt.spot_hashprice_usd_per_ph_day()
-    out_console.print(f"spot index {spot:.2f} USD/PH/day; BTC {mkt.btc_spot_usd:,.0f} USD; "
+    say(f"spot index {spot:.2f} USD/PH/day; BTC {mkt.btc_spot_usd:,.0f} USD; "
                       f"difficulty {mkt.difficulty:.4e}")
     nxt = [f"{mkt.asof + dt.timedelta(days=float(e.start_day_mean)):%Y-%m-%d} "
            f"{100 * (e.difficulty_mean / mkt.difficulty - 1):+.1f}%" for e in c.epochs.head(3).itertuples()]
     if nxt:
-        out_console.print("expected retargets (mean date, mean difficulty vs today): " + ", ".join(nxt))
+        say("expected retargets (mean date, mean difficulty vs today): " + ", ".join(nxt))
 
 
 # ---- spot -------------------------------------------------------------------------------------
@@ -206,8 +338,8 @@ def spot(
     if (subsidy_btc is None) == (height is None):
         raise InputError("subsidy_btc", "give exactly one of --subsidy-btc or --height")
     if height is not None:
-        if height < 0:
-            raise InputError("height", f"must be >= 0, got {height}")
+        if not 0 <= height <= MAX_HEIGHT:
+            raise InputError("height", f"must lie in 0..2^53, got {height}")
         subsidy_btc = protocol.subsidy_btc(height)
     elif not (math.isfinite(subsidy_btc) and 0 <= subsidy_btc <= 50):
         raise InputError("subsidy_btc", f"must lie in [0, 50], got {subsidy_btc}")
@@ -226,6 +358,9 @@ def spot(
         fleet = MinerFleet(fleet_phs, efficiency_j_per_th, power_usd_per_kwh, uptime,
                            opex_usd_per_day, capex_usd)
         doc.update(fleet.economics(hp))
+    for key, v in doc.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise InputError(key, f"the result is {v}: the inputs are outside what can be computed")
     if json_out:
         print_json(doc)
         return
@@ -254,19 +389,19 @@ def price(
     """Price a portfolio; a trade with bad fields gets its error set while the rest are priced."""
     import pandas as pd
 
-    from engine.output import check_table_path, write_table
+    from engine.output import TABLE_SUFFIXES, write_table
     from engine.pricing import price_trades
     from products.portfolio import load_portfolio
 
-    if out is not None:
-        check_table_path(out, "out")
+    output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    check_paths(paths)
     trades, errors = _load_file(load_portfolio, portfolio, "portfolio")
     mkt, mdl = load_market(market), load_model(model)
     hs = load_shift(shift, mkt)
     with progress_bar("pricing") as update:
         res = price_trades(trades, mkt, mdl, paths=paths, seed=seed, errors=errors, threads=threads,
                            progress=update, hashrate_shift_per_day=hs)
-    doc = res.to_dict()
+    doc = check_finite(res.to_dict())
     if out is not None:
         write_table(pd.DataFrame(doc["trades"]), out, doc)
     if json_out:
@@ -276,7 +411,7 @@ def price(
                 ["id", "type", "pv_usd", "pv_stderr", "fair_rate", "currency", "initial_margin", "error"],
                 [[t["id"], t["type"], t["pv_usd"], t["pv_stderr"], t["fair_rate"], t["currency"],
                   t["initial_margin"], t["error"]] for t in doc["trades"]])
-    out_console.print(f"total PV {res.total_pv_usd:,.2f} USD")
+    say(f"total PV {res.total_pv_usd:,.2f} USD")
 
 
 # ---- history ----------------------------------------------------------------------------------
@@ -290,7 +425,7 @@ def history(
     json_out: JsonOpt = False,
 ):
     """Historical hashprice index (protocol math), fee share, Hash Ribbons and epoch changes."""
-    from engine.history import load_difficulty_epochs, load_network_history
+    from engine.history import load_network_history
     from engine.index_history import (
         epoch_difficulty_changes,
         hash_ribbons,
@@ -298,13 +433,12 @@ def history(
         plot_history,
         ribbon_signals,
     )
-    from engine.output import check_png_path, check_table_path, write_table
+    from engine.output import TABLE_SUFFIXES, write_table
 
-    if out is not None:
-        check_table_path(out, "out")
-    if plot is not None:
-        check_png_path(plot, "plot")
-    hist = load_network_history(data)
+    output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    output_path(plot, "plot", (".png",), "plots are PNG files, got")
+    input_path(epochs, "epochs")
+    hist = _load_csv(load_network_history, data, "data")
     index = hashprice_history(hist)
     ribbons = hash_ribbons(hist)
     signals = ribbon_signals(ribbons)
@@ -318,7 +452,7 @@ def history(
         "signals": [{"date": str(r.date.date()), "signal": r.signal} for r in signals.itertuples()],
     }
     if epochs is not None:
-        ep = epoch_difficulty_changes(load_difficulty_epochs(epochs))
+        ep = _load_csv(lambda p: epoch_difficulty_changes(load_epochs(p)), epochs, "epochs")
         doc["epochs"] = json.loads(ep.to_json(orient="records", date_format="iso"))
     if out is not None:
         write_table(table, out, doc)
@@ -333,7 +467,7 @@ def history(
                 [[r.date, r.hashprice_usd_per_ph_day, r.hashvalue_btc_per_ph_day, r.fee_share, r.hashrate_ehs]
                  for r in last.itertuples()])
     recent = doc["signals"][-6:]
-    out_console.print("Hash Ribbons signals (latest): "
+    say("Hash Ribbons signals (latest): "
                       + ", ".join(f"{s['date']} {s['signal']}" for s in recent))
 
 
@@ -349,17 +483,19 @@ def calibrate(
 ):
     """Estimate every model parameter from history up to --asof, with standard errors."""
     from curves.market import parse_date
+    from engine.calibration import CalibrationError, default_header
     from engine.calibration import calibrate as run_calibration
-    from engine.calibration import default_header
     from engine.history import load_network_history
 
-    if Path(out).suffix.lower() != ".toml":
-        raise InputError("out", f"the model file is TOML, got {Path(out).suffix or '(none)'!r}")
+    output_path(out, "out", (".toml",), "the model file is TOML, got")
     day = parse_date(asof, "asof") if asof else None
     if fee_window_days < 0:
         raise InputError("fee_window_days", f"must be >= 0, got {fee_window_days}")
-    res = run_calibration(load_network_history(data), day, fee_window_days=fee_window_days or None,
-                          source=Path(data).name)
+    hist = _load_csv(load_network_history, data, "data")
+    try:
+        res = run_calibration(hist, day, fee_window_days=fee_window_days or None, source=Path(data).name)
+    except CalibrationError as exc:
+        raise InputError("data", f"{data}: {exc}") from None
     cmd = f"hashprice calibrate {Path(data).name} --asof {res.asof} --fee-window-days {fee_window_days}"
     res.to_toml(out, header=default_header(res, cmd))
     table = res.table.drop(columns=["method"])
@@ -411,17 +547,14 @@ def calibrate_quotes(
     from engine.implied_calibration import bootstrap_hashrate_shift
     from engine.quotes import load_quotes
 
-    if out is not None:
-        if Path(out).suffix.lower() != ".toml":
-            raise InputError("out", f"the shift file is TOML, got {Path(out).suffix or '(none)'!r}")
-        if Path(out).is_dir():
-            raise InputError("out", f"{out} is a directory")
+    output_path(out, "out", (".toml",), "the shift file is TOML, got")
+    check_paths(paths)
     mkt, mdl = load_market(market), load_model(model)
     qs = _load_file(lambda p: load_quotes(p, mkt.asof), quotes, "quotes")
     with progress_bar("calibrating", "steps") as update:
         res = bootstrap_hashrate_shift(mkt, mdl, qs, paths=paths, seed=seed, tol_stderr=tol_stderr,
                                        threads=threads, progress=update)
-    doc = res.to_dict()
+    doc = check_finite(res.to_dict())
     doc["out"] = str(out) if out is not None else None
     if out is not None:
         res.to_toml(out, header=(
@@ -436,7 +569,7 @@ def calibrate_quotes(
                 [[q["start"], q["end"], q["quote_usd_per_ph_day"], q["model_usd_per_ph_day"],
                   q["stderr_usd_per_ph_day"], q["error_stderrs"], f"{q['segment_start']}..{q['segment_end']}",
                   q["shift_per_day"], q["shift_per_year"]] for q in doc["quotes"]])
-    out_console.print(f"USD/PH/day; shift = extra drift of ln(hashrate), flat after {res.shift.end}; "
+    say(f"USD/PH/day; shift = extra drift of ln(hashrate), flat after {res.shift.end}; "
                       f"{res.evaluations} simulations in {res.seconds:.1f} s"
                       + (f"; written to {out}" if out is not None else ""))
 
@@ -472,29 +605,28 @@ def backtest(
     """Rolling-origin backtest: coverage, PIT and CRPS of hashprice forecasts against a naive random walk."""
     from curves.market import parse_date
     from engine.backtest import plot_backtest, run_backtest
-    from engine.history import load_difficulty_epochs, load_network_history
-    from engine.output import check_png_path, check_table_path, write_table
+    from engine.history import load_network_history
+    from engine.output import TABLE_SUFFIXES, write_table
 
-    if out is not None:
-        check_table_path(out, "out")
-    if plot is not None:
-        check_png_path(plot, "plot")
+    output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    output_path(plot, "plot", (".png",), "plots are PNG files, got")
+    check_paths(paths)
     hz = _parse_horizons(horizons)
     first = parse_date(start, "start")
     last = parse_date(end, "end") if end else None
     if threads < 1:
         raise InputError("threads", f"must be >= 1, got {threads}")
-    for name, p in (("data", data), ("epochs", epochs)):
-        if p is not None and not Path(p).is_file():
-            raise InputError(name, f"{p}: file not found")
-    hist = load_network_history(data)
-    ep = load_difficulty_epochs(epochs) if epochs is not None else None
+    input_path(data, "data")
+    input_path(epochs, "epochs")
+    hist = _load_csv(load_network_history, data, "data")
+    ep = _load_csv(load_epochs, epochs, "epochs") if epochs is not None else None
     with progress_bar("backtest", "origins") as update:
         res = run_backtest(hist, horizons=hz, paths=paths, seed=seed, start=first, end=last,
                            vol_window_days=vol_window_days, vol_model=vol_model,
                            hashrate_state=hashrate_state, epochs=ep, threads=threads, progress=update)
     doc = res.to_dict()
     doc["settings"]["data_file"] = Path(data).name
+    check_finite(doc)
     if out is not None:
         write_table(res.records.astype({"origin": str, "target_start": str, "target_end": str}), out, doc)
     if plot is not None:
@@ -514,34 +646,51 @@ def backtest(
     )
     acc = doc["acceptance"]
     lo, hi = acc["coverage_90_range"]
-    out_console.print(
+    say(
         f"acceptance (model 90% coverage in [{lo:.0%}, {hi:.0%}] and CRPS <= naive at every horizon): "
         f"{'PASS' if acc['passed'] else 'FAIL'}; naive = driftless random walk in the log index with "
         f"trailing {st['naive_window_days']}d vol; DM t < 0 favours the model; run time {res.seconds:.1f} s"
         + (f"; written to {out}" if out is not None else "") + (f"; plot {plot}" if plot is not None else ""))
 
 
-def main() -> None:
-    """Console entry point: usage errors (a bad option value, a missing option) are one line too."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: usage errors (a bad option value, a missing option) are one line too.
+
+    Ctrl-C is a clean abort (exit status 130), SIGTERM too (143): the run's staged files are
+    never written and temporary files are removed.
+    """
     from typer._click import exceptions as click_exc  # typer vendors its own click
 
+    def line(text: str) -> None:
+        err_console.print(f"error: {one_line(text)}", markup=False, highlight=False, soft_wrap=True)
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        code = app(standalone_mode=False)  # returns the code of a typer.Exit raised in a command
+        code = app(args=argv, prog_name="hashprice", standalone_mode=False)  # the code of a typer.Exit
+        if code == 130:  # typer turns Ctrl-C in a command into Exit(130)
+            line("interrupted")
         sys.exit(code if isinstance(code, int) else 0)
     except click_exc.NoArgsIsHelpError as exc:
         err_console.print(exc.ctx.get_help() if exc.ctx else str(exc), markup=False, highlight=False)
         sys.exit(2)
-    except typer.Abort:
-        err_console.print("error: aborted", markup=False)
+    except (typer.Abort, KeyboardInterrupt):
+        line("interrupted")
         sys.exit(130)
+    except Terminated as exc:
+        line("terminated")
+        sys.exit(exc.code)
     except click_exc.ClickException as exc:
         param = getattr(exc, "param", None)
         name = param.name if param is not None and param.name else "usage"
-        err_console.print(f"error: {name}: {exc.format_message()}", markup=False, highlight=False,
-                          soft_wrap=True)
+        line(f"{name}: {exc.format_message()}")
         sys.exit(exc.exit_code or 2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover
