@@ -582,6 +582,25 @@ def _parse_horizons(text: str) -> tuple[int, ...]:
         raise InputError("horizons", f"comma-separated whole months, e.g. 1,3,6; got {text!r}") from None
 
 
+@contextmanager
+def _origin_errors(data: Path):
+    """A model or market made from the data at an origin that the engine refuses is a data error."""
+    from dataclasses import fields
+
+    from engine.calibration import CalibrationError
+
+    made = {f.name for f in fields(ModelParams)} | {f.name for f in fields(Market)}
+    try:
+        yield
+    except CalibrationError as exc:
+        raise InputError("data", f"{data}: {exc}") from None
+    except InputError as exc:
+        if exc.field.split("[")[0].split(".")[0] not in made:
+            raise
+        raise InputError("data", f"{data}: at an origin, the model or market made from the data is outside "
+                         f"what the engine can simulate ({exc})") from None
+
+
 @app.command()
 @cli_errors
 def backtest(
@@ -620,7 +639,7 @@ def backtest(
     input_path(epochs, "epochs")
     hist = _load_csv(load_network_history, data, "data")
     ep = _load_csv(load_epochs, epochs, "epochs") if epochs is not None else None
-    with progress_bar("backtest", "origins") as update:
+    with progress_bar("backtest", "origins") as update, _origin_errors(data):
         res = run_backtest(hist, horizons=hz, paths=paths, seed=seed, start=first, end=last,
                            vol_window_days=vol_window_days, vol_model=vol_model,
                            hashrate_state=hashrate_state, epochs=ep, threads=threads, progress=update)
