@@ -124,9 +124,10 @@ def input_path(path: Path | None, field: str) -> Path | None:
 
 
 def check_paths(paths: int) -> int:
-    if not MIN_PATHS <= paths <= MAX_PATHS:
-        raise InputError("paths", f"must lie in {MIN_PATHS:,}..{MAX_PATHS:,} (fewer paths give no trustworthy "
-                         f"standard error), got {paths:,}")
+    if paths < MIN_PATHS:
+        raise InputError("paths", f"at least {MIN_PATHS:,} (fewer give no trustworthy standard error), got {paths:,}")
+    if paths > MAX_PATHS:
+        raise InputError("paths", f"at most {MAX_PATHS:,}, got {paths:,}")
     return paths
 
 
