@@ -28,7 +28,12 @@ MAX_HORIZON_DAYS = 20_000  # about 55 years of daily steps
 MAX_HASHRATE_LOG_SD = 0.5
 
 
-def to_ql_date(d: dt.date) -> ql.Date:
+QL_FIRST_DATE, QL_LAST_DATE = dt.date(1901, 1, 1), dt.date(2199, 12, 31)  # QuantLib's calendar
+
+
+def to_ql_date(d: dt.date, field_name: str = "date") -> ql.Date:
+    if not QL_FIRST_DATE <= d <= QL_LAST_DATE:
+        raise InputError(field_name, f"{d} is outside {QL_FIRST_DATE}..{QL_LAST_DATE} (QuantLib's dates)")
     return ql.Date(d.day, d.month, d.year)
 
 

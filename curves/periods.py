@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import QuantLib as ql
 
-from curves.market import from_ql_date, to_ql_date
+from curves.market import QL_LAST_DATE, from_ql_date, to_ql_date
+from curves.toml_io import InputError
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,11 @@ class Period:
         return (self.end - self.start).days + 1
 
 
-def _month_schedule(first: dt.date, months: int) -> list[dt.date]:
-    end = to_ql_date(first) + ql.Period(months, ql.Months)
+def _month_schedule(first: dt.date, months: int, field_name: str = "months") -> list[dt.date]:
+    years, month0 = divmod(first.month - 1 + months, 12)
+    if first.year + years > QL_LAST_DATE.year:  # QuantLib dates end in 2199
+        raise InputError(field_name, f"{months} months from {first} run past {QL_LAST_DATE} (QuantLib's last date)")
+    end = to_ql_date(first, field_name) + ql.Period(months, ql.Months)
     sched = ql.Schedule(to_ql_date(first), end, ql.Period(1, ql.Months), ql.NullCalendar(),
                         ql.Unadjusted, ql.Unadjusted, ql.DateGeneration.Forward, False)
     return [from_ql_date(d) for d in sched]
@@ -55,7 +59,7 @@ def month_slices(start: dt.date, end: dt.date) -> list[Period]:
     """Split [start, end] at calendar-month boundaries (monthly settlement periods)."""
     first = start.replace(day=1)
     n = (end.year - first.year) * 12 + end.month - first.month + 1
-    dates = _month_schedule(first, n)
+    dates = _month_schedule(first, n, "end")
     out = []
     for a, b in zip(dates[:-1], dates[1:]):
         s, e = max(a, start), min(b - dt.timedelta(days=1), end)

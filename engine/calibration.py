@@ -96,14 +96,16 @@ import pandas as pd
 import tomli_w
 from scipy import signal, stats
 
-from curves.toml_io import write_atomic
+from curves.toml_io import InputError, write_atomic
 from curves.units import H_PER_TH, SECONDS_PER_DAY, TWO_POW_32
 from engine.index_history import hashprice_history
-from engine.model import ModelParams
+from engine.model import MODEL_SCHEMA, ModelParams
 from engine.newey_west import mean_and_stderr
 
 DAYS_PER_YEAR = 365.0
 Z95 = 1.959963984540054
+CI_UNBOUNDED = 1e300  # the upper end of an interval whose log-scale bound overflows
+LN_CI_UNBOUNDED = math.log(CI_UNBOUNDED)
 TAU_GRID_DAYS = (30, 60, 90, 120, 180)
 JUMP_THRESHOLD_SIGMAS = 4.0
 BIPOWER_WINDOW_DAYS = 60
@@ -214,24 +216,32 @@ def _robust_z(x: np.ndarray) -> np.ndarray:
 def _ci(est: float, se: float) -> tuple[float, float]:
     if not (math.isfinite(est) and math.isfinite(se)):
         return math.nan, math.nan
-    return est - Z95 * se, est + Z95 * se
+    return max(est - Z95 * se, -CI_UNBOUNDED), min(est + Z95 * se, CI_UNBOUNDED)
+
+
+def _ci_exp(ln_est: float, se_ln: float) -> tuple[float, float, bool]:
+    """exp of a 95% CI on the log scale: (low, high, unbounded). Checked in logs: when the upper
+    end passes CI_UNBOUNDED (a huge stderr) it is the flagged wide interval (low, CI_UNBOUNDED)."""
+    if not (math.isfinite(ln_est) and math.isfinite(se_ln)):
+        return math.nan, math.nan, False
+    z = Z95 * se_ln
+    if ln_est + z < LN_CI_UNBOUNDED:
+        est = math.exp(ln_est)
+        return est * math.exp(-z), est * math.exp(z), False
+    lo = ln_est - z
+    return (math.exp(lo) if lo < LN_CI_UNBOUNDED else CI_UNBOUNDED), CI_UNBOUNDED, True
 
 
 def _ci_log(est: float, se: float) -> tuple[float, float]:
-    """CI on the log scale for a positive quantity (falls back to linear at zero)."""
+    """CI on the log scale for a positive quantity (falls back to linear at zero); a stderr so
+    far above the estimate that the upper end passes CI_UNBOUNDED gives (low, CI_UNBOUNDED)."""
     if not (math.isfinite(est) and math.isfinite(se)) or est <= 0:
         return _ci(est, se)
-    f = math.exp(Z95 * se / est)
-    return est / f, est * f
-
-
-def _ci_exp(ln_est: float, se_ln: float) -> tuple[float, float]:
-    """CI of ``exp(ln_est)`` from a log-scale stderr; the exponent is capped so that a huge
-    stderr gives a flagged wide interval (0 .. e^50 x estimate) rather than an overflow."""
-    if not (math.isfinite(ln_est) and math.isfinite(se_ln)):
-        return math.nan, math.nan
-    half = min(Z95 * se_ln, 50.0)
-    return math.exp(ln_est - half), math.exp(ln_est + half)
+    lf = Z95 * se / est
+    if math.log(est) + lf < LN_CI_UNBOUNDED:
+        f = math.exp(lf)
+        return est / f, est * f
+    return est * math.exp(-lf), CI_UNBOUNDED
 
 
 def _poisson_ci(count: int, years: float) -> tuple[float, float]:
@@ -342,7 +352,7 @@ def _prepare(history: pd.DataFrame, asof) -> tuple[pd.DataFrame, dt.date]:
     if asof is not None:
         asof = pd.Timestamp(asof).date()
         if len(df) and asof > df.index[-1].date():
-            raise CalibrationError(f"asof: {asof} is after the history's last day {df.index[-1].date()}")
+            raise InputError("asof", f"{asof} is after the history's last day {df.index[-1].date()}")
         df = df.loc[df.index <= pd.Timestamp(asof)]
     if len(df) == 0:
         raise CalibrationError("no history on or before the as-of date")
@@ -557,10 +567,14 @@ def _calibrate_hashrate(df: pd.DataFrame, asof: dt.date, rows: list, diag: dict)
                  "fixed at 0: the marginal cost is the hashprice at which growth stops", "1/year"))
     rows.append(("hashrate_feedback_per_year", beta, se_beta, *_ci(beta, se_beta),
                  reg + f"; beta = slope x 365/7, bounds [0, {BETA_MAX_PER_YEAR:g}]" + note, "1/year"))
-    cost_lo, cost_hi = _ci_exp(ln_cost, se_ln_cost)
+    cost_lo, cost_hi, unbounded = _ci_exp(ln_cost, se_ln_cost)
+    if b1 <= 0:  # no feedback: the cost is not identified, the flagged wide interval
+        cost_lo, cost_hi, unbounded = 0.0, CI_UNBOUNDED, True
     rows.append(("marginal_cost_usd_per_ph_day", cost, cost * se_ln_cost, cost_lo, cost_hi,
                  f"exp(-intercept/slope) at {asof.isoformat()}, delta method, log-scale CI; bounds: "
-                 f"within {COST_RATIO_MAX:g}x of the EMA hashprice", "USD/PH/day"))
+                 f"within {COST_RATIO_MAX:g}x of the EMA hashprice"
+                 + (f"; CI unbounded (stderr of ln cost {se_ln_cost:.3g}: not identified)" if unbounded else ""),
+                 "USD/PH/day"))
     rows.append(("marginal_cost_decline_per_year", c, se_c, c_lo, c_hi,
                  f"posterior mode: profile likelihood of the trend (data alone: {c_hat:.3f}, LR 95% set "
                  f"[{c_lo_data:.3f}, {c_hi_data:.3f}]) x prior N({C_PRIOR_MEAN:g}, {C_PRIOR_SD:g}^2) from ASIC "
@@ -728,6 +742,21 @@ def _calibrate_correlations(btc, hr, fees, rows: list, diag: dict) -> np.ndarray
     return mat
 
 
+def _within_plausible(row: tuple) -> tuple:
+    """Guardrail: an estimate outside the model schema's plausible range (an unusual or short
+    history, e.g. fee reversion faster than the daily step) is clipped to it, and the method says so."""
+    name, est = row[0], row[1]
+    spec = MODEL_SCHEMA.specs.get(name)
+    if spec is None or not math.isfinite(est):
+        return row
+    lo, hi = spec.plausible
+    clipped = min(max(est, lo if lo is not None else est), hi if hi is not None else est)
+    if clipped == est:
+        return row
+    return (name, clipped, *row[2:5], f"{row[5]}; estimate {est:.4g} clipped to the plausible bound "
+            f"{clipped:g} ({spec.why})", row[6])
+
+
 # ---- entry point -------------------------------------------------------------------------
 def calibrate(history: pd.DataFrame, asof: dt.date | None = None, *,
               fee_window_days: int | None = 365, source: str | None = None) -> CalibrationResult:
@@ -745,6 +774,7 @@ def calibrate(history: pd.DataFrame, asof: dt.date | None = None, *,
     hr = _calibrate_hashrate(df, asof, rows, diag)
     fees = _calibrate_fees(df, fee_window_days, rows, diag)
     _calibrate_correlations(btc, hr, fees, rows, diag)
+    rows = [_within_plausible(row) for row in rows]
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     est = dict(zip(table["parameter"], table["estimate"], strict=True))
     start, end = df.index[0].date(), df.index[-1].date()

@@ -1,7 +1,10 @@
 """The ``hashprice`` command line: curves, spot economics, portfolio pricing, history tools.
 
-Errors are one line on stderr naming the field and the reason, with exit status 2; output
-files are written atomically, so a failed run leaves none half-written.
+Errors are one line on stderr naming the field or file and the reason, with exit status 2.
+Inputs are checked before any work (files exist and are readable, outputs can be written); a
+run's output files and its stdout are written together at the end, all or none (a failed or
+interrupted run leaves no file, temporary file or folder it made). Ctrl-C exits with status 130,
+SIGTERM with 143.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ import datetime as dt
 import functools
 import json
 import math
+import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +28,8 @@ from rich.table import Table
 
 from curves import protocol
 from curves.market import Market
-from curves.toml_io import InputError
+from curves.toml_io import InputError, current_stage, os_reason, staged_writes
+from engine.interrupts import Terminated, raise_terminated
 from engine.model import ModelParams
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -40,22 +47,117 @@ ShiftOpt = Annotated[Path | None, typer.Option(
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Numba threads (default: all cores).")]
 
 
+MIN_PATHS = 512  # below this, Monte Carlo standard errors are too rough to report (see README)
+MAX_PATHS = 1_000_000_000
+MAX_HEIGHT = 2**53
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def fail(message: str) -> None:
-    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    err_console.print(f"error: {one_line(message)}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
+_OUTPUT_FIELDS: dict = {}  # resolved output path -> option name, for errors while writing
+
+
 def cli_errors(fn):
-    """Turn bad input into one clear line and a non-zero exit."""
+    """Turn bad input into one clear line and exit status 2; write the run's outputs at the end.
+
+    Inside the command, files are only staged and printing is deferred: both happen together
+    after the command succeeds, all or nothing.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        _OUTPUT_FIELDS.clear()
         try:
-            return fn(*args, **kwargs)
+            with staged_writes() as stage:
+                result = fn(*args, **kwargs)
+                stage.commit()
+            return result
         except (InputError, ValueError) as exc:
             fail(str(exc))
+        except OSError as exc:  # writing the outputs failed (disk full, a folder removed meanwhile)
+            name = exc.filename or ""
+            if not name:  # stdout (e.g. a closed pipe): quiet it, so the exit does not complain
+                _silence_stdout()
+            field = _OUTPUT_FIELDS.get(_resolved(name), "file") if name else "stdout"
+            fail(f"{field}: {name + ': ' if name else ''}{os_reason(exc)}; nothing written")
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured in tests)
+        pass
+
+
+def _resolved(path) -> str:
+    try:
+        return str(Path(path).absolute())
+    except (OSError, ValueError):
+        return str(path)
+
+
+def output_path(path: Path | None, field: str, suffixes=None, kind: str = "") -> Path | None:
+    """Check an output option before any work (see engine.output.check_output_path)."""
+    from engine.output import check_output_path
+
+    if path is None:
+        return None
+    p = check_output_path(path, field, suffixes, kind)
+    _OUTPUT_FIELDS[_resolved(p)] = field
+    return p
+
+
+def input_path(path: Path | None, field: str) -> Path | None:
+    from engine.output import check_input_path
+
+    return None if path is None else check_input_path(path, field)
+
+
+def check_paths(paths: int) -> int:
+    if paths < MIN_PATHS:
+        raise InputError("paths", f"at least {MIN_PATHS:,} (fewer give no trustworthy standard error), got {paths:,}")
+    if paths > MAX_PATHS:
+        raise InputError("paths", f"at most {MAX_PATHS:,}, got {paths:,}")
+    return paths
+
+
+def emit(fn, *args, **kwargs) -> None:
+    """Print (or any output) as part of the run's commit, after its files."""
+    stage = current_stage()
+    if stage is None:
+        fn(*args, **kwargs)
+    else:
+        stage.defer(fn, *args, **kwargs)
+
+
+def say(text: str) -> None:
+    emit(out_console.print, text)
+
+
+def _write_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def check_finite(doc: dict) -> dict:
+    """A result document with a NaN or infinity is an error naming where."""
+    from engine.output import first_non_finite
+
+    bad = first_non_finite(doc)
+    if bad is not None:
+        raise InputError(bad, "the result is not a finite number; the inputs are outside what the engine "
+                              "can compute")
+    return doc
 
 
 @contextmanager
@@ -75,12 +177,42 @@ def progress_bar(label: str, unit: str = "paths"):
 
 def _load_file(loader, path: Path, option: str):
     """Load a config file; a file-level error (missing, unreadable, bad TOML) names the option."""
+    input_path(path, option)
     try:
         return loader(path)
     except InputError as exc:
         if exc.field == str(path):
             raise InputError(option, f"{path}: {exc.reason}") from None
         raise
+
+
+def load_epochs(path: Path):
+    """The difficulty epochs CSV, with at least one epoch."""
+    from engine.history import load_difficulty_epochs
+
+    ep = load_difficulty_epochs(path)
+    if ep.empty:
+        raise InputError(str(path), "no epochs in the file")
+    return ep
+
+
+def _load_csv(loader, path: Path, option: str):
+    """Load a history CSV; every problem names the option and the file."""
+    import pandas as pd
+
+    input_path(path, option)
+    try:
+        return loader(path)
+    except InputError as exc:
+        if exc.field == str(path):
+            raise InputError(option, f"{path}: {exc.reason}") from None
+        raise InputError(option, f"{path}: {exc}") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(option, f"{path}: empty file (no header line)") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(option, f"{path}: not UTF-8 text (offset {exc.start})") from None
+    except (ValueError, pd.errors.ParserError, OverflowError) as exc:
+        raise InputError(option, f"{path}: {one_line(exc)}") from None
 
 
 def load_market(path: Path | None) -> Market:
@@ -92,7 +224,9 @@ def load_model(path: Path | None) -> ModelParams:
 
 
 def print_json(doc: dict) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, default=str, allow_nan=False) + "\n")
+    from engine.output import json_text
+
+    emit(_write_stdout, json_text(doc))
 
 
 def _fmt(x, digits=4):
@@ -112,7 +246,7 @@ def print_table(title: str, columns: list[str], rows: list[list]) -> None:
         table.add_column(c, justify="left" if text else "right", no_wrap=c in ("start", "end"))
     for r in rows:
         table.add_row(*[_fmt(v) for v in r])
-    out_console.print(table)
+    emit(out_console.print, table)
 
 
 # ---- curve ------------------------------------------------------------------------------------
@@ -133,19 +267,18 @@ def curve(
 ):
     """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) and the next difficulty retargets."""
     from engine.curve_builder import build_curve
-    from engine.output import check_png_path, check_table_path, write_table
+    from engine.output import TABLE_SUFFIXES, write_table
 
-    if out is not None:
-        check_table_path(out, "out")
-    if plot is not None:
-        check_png_path(plot, "plot")
+    output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    output_path(plot, "plot", (".png",), "plots are PNG files, got")
+    check_paths(paths)
     mkt, mdl = load_market(market), load_model(model)
     hs = load_shift(shift, mkt)
     with progress_bar("simulating") as update:
         c = build_curve(mkt, mdl, months=months, paths=paths, seed=seed, threads=threads,
                         progress=update, hashrate_shift_per_day=hs,
                         bands=plot is not None)
-    doc = c.to_dict()
+    doc = check_finite(c.to_dict())
     if out is not None:
         write_table(c.to_frame(), out, doc)
     if plot is not None:
@@ -162,7 +295,7 @@ def curve(
           m["hashvalue_btc_per_ph_day"], m["hashvalue_stderr"], m["difficulty_mean"]] for m in doc["months"]],
     )
     spot = mkt.spot_hashprice_usd_per_ph_day()
-    out_console.print(f"spot index {spot:.2f} USD/PH/day; BTC {mkt.btc_spot_usd:,.0f} USD; "
+    say(f"spot index {spot:.2f} USD/PH/day; BTC {mkt.btc_spot_usd:,.0f} USD; "
                       f"difficulty {mkt.difficulty:.4e}")
     print_retargets(c.epochs, mkt, c.daily_dates[-1])
 
@@ -174,7 +307,7 @@ SURE_REACH = 0.99
 def print_retargets(epochs, mkt: Market, horizon: dt.date) -> None:
     """The next retargets: date, mean difficulty with its stderr, and the spread across paths."""
     if not len(epochs):
-        out_console.print(f"no retarget is reached by half the paths before {horizon}")
+        say(f"no retarget is reached by half the paths before {horizon}")
         return
     more = f" {len(epochs) - RETARGET_ROWS} more in --json." if len(epochs) > RETARGET_ROWS else ""
     caption = (f"T = 1e12. Date: the UTC day of the mean retarget time. Mean, median and 5%..95% range "
@@ -197,7 +330,7 @@ def print_retargets(epochs, mkt: Market, horizon: dt.date) -> None:
                       f"{e.difficulty_mean / 1e12:,.2f} T", f"{e.difficulty_mean_stderr / 1e12:.3f} T",
                       pct(e.difficulty_mean), pct(e.difficulty_p50),
                       f"{pct(e.difficulty_p05)} .. {pct(e.difficulty_p95)}")
-    out_console.print(table)
+    emit(out_console.print, table)
 
 
 # ---- epochs-check -----------------------------------------------------------------------------
@@ -215,15 +348,16 @@ def epochs_check(
 ):
     """Out of sample: the model's difficulty per epoch from the as-of date against the epochs that followed."""
     from engine.epoch_check import check_epochs, load_epochs_file
-    from engine.output import check_table_path, write_table
+    from engine.output import TABLE_SUFFIXES, write_table
 
-    if out is not None:
-        check_table_path(out, "out")
+    output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    check_paths(paths)
+    input_path(epochs, "epochs")
     mkt, mdl = load_market(market), load_model(model)
     ep = load_epochs_file(epochs)
     with progress_bar("simulating") as update:
         res = check_epochs(ep, mkt, mdl, paths=paths, seed=seed, threads=threads, progress=update)
-    doc = res.to_dict()
+    doc = check_finite(res.to_dict())
     if out is not None:
         write_table(res.rows, out, doc)
     if json_out:
@@ -242,17 +376,17 @@ def epochs_check(
                       f"{r.expected_start}", *(f"{x / 1e12:,.2f} T" for x in (
                           r.actual_difficulty, r.model_mean, r.model_p05, r.model_p50, r.model_p95)),
                       f"{r.percentile:.1f}", f"{r.log_error:+.4f}", "yes" if r.inside_90 else "NO")
-    out_console.print(table)
+    emit(out_console.print, table)
     sm = doc["summary"]
     if sm["epochs"]:
-        out_console.print(
+        say(
             f"{sm['epochs']} epochs: mean ln(actual/mean) {sm['mean_log_error']:+.4f}, RMS {sm['rmse_log_error']:.4f}; "
             f"inside the 5-95% band {sm['inside_90']} of {sm['epochs']} (expected {sm['inside_90_expected']:.1f}); "
             f"mean percentile {sm['mean_percentile']:.1f}; mean |date error| {sm['mean_abs_date_error_days']:.1f} days"
             + (f"; skipped (reached by < half the paths): {sm['skipped_not_reached']}" if sm["skipped_not_reached"]
                else ""))
     else:
-        out_console.print(f"no epoch of the file is reached by half the paths within {res.horizon_days} days")
+        say(f"no epoch of the file is reached by half the paths within {res.horizon_days} days")
 
 
 # ---- spot -------------------------------------------------------------------------------------
@@ -293,8 +427,8 @@ def spot(
     if (subsidy_btc is None) == (height is None):
         raise InputError("subsidy_btc", "give exactly one of --subsidy-btc or --height")
     if height is not None:
-        if height < 0:
-            raise InputError("height", f"must be >= 0, got {height}")
+        if not 0 <= height <= MAX_HEIGHT:
+            raise InputError("height", f"must lie in 0..2^53, got {height}")
         subsidy_btc = protocol.subsidy_btc(height)
     elif not (math.isfinite(subsidy_btc) and 0 <= subsidy_btc <= 50):
         raise InputError("subsidy_btc", f"must lie in [0, 50], got {subsidy_btc}")
@@ -313,6 +447,9 @@ def spot(
         fleet = MinerFleet(fleet_phs, efficiency_j_per_th, power_usd_per_kwh, uptime,
                            opex_usd_per_day, capex_usd)
         doc.update(fleet.economics(hp))
+    for key, v in doc.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise InputError(key, f"the result is {v}: the inputs are outside what can be computed")
     if json_out:
         print_json(doc)
         return
@@ -341,19 +478,19 @@ def price(
     """Price a portfolio; a trade with bad fields gets its error set while the rest are priced."""
     import pandas as pd
 
-    from engine.output import check_table_path, write_table
+    from engine.output import TABLE_SUFFIXES, write_table
     from engine.pricing import price_trades
     from products.portfolio import load_portfolio
 
-    if out is not None:
-        check_table_path(out, "out")
+    output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    check_paths(paths)
     trades, errors = _load_file(load_portfolio, portfolio, "portfolio")
     mkt, mdl = load_market(market), load_model(model)
     hs = load_shift(shift, mkt)
     with progress_bar("pricing") as update:
         res = price_trades(trades, mkt, mdl, paths=paths, seed=seed, errors=errors, threads=threads,
                            progress=update, hashrate_shift_per_day=hs)
-    doc = res.to_dict()
+    doc = check_finite(res.to_dict())
     if out is not None:
         write_table(pd.DataFrame(doc["trades"]), out, doc)
     if json_out:
@@ -363,7 +500,7 @@ def price(
                 ["id", "type", "pv_usd", "pv_stderr", "fair_rate", "currency", "initial_margin", "error"],
                 [[t["id"], t["type"], t["pv_usd"], t["pv_stderr"], t["fair_rate"], t["currency"],
                   t["initial_margin"], t["error"]] for t in doc["trades"]])
-    out_console.print(f"total PV {res.total_pv_usd:,.2f} USD")
+    say(f"total PV {res.total_pv_usd:,.2f} USD")
 
 
 # ---- history ----------------------------------------------------------------------------------
@@ -377,7 +514,7 @@ def history(
     json_out: JsonOpt = False,
 ):
     """Historical hashprice index (protocol math), fee share, Hash Ribbons and epoch changes."""
-    from engine.history import load_difficulty_epochs, load_network_history
+    from engine.history import load_network_history
     from engine.index_history import (
         epoch_difficulty_changes,
         hash_ribbons,
@@ -385,13 +522,12 @@ def history(
         plot_history,
         ribbon_signals,
     )
-    from engine.output import check_png_path, check_table_path, write_table
+    from engine.output import TABLE_SUFFIXES, write_table
 
-    if out is not None:
-        check_table_path(out, "out")
-    if plot is not None:
-        check_png_path(plot, "plot")
-    hist = load_network_history(data)
+    output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    output_path(plot, "plot", (".png",), "plots are PNG files, got")
+    input_path(epochs, "epochs")
+    hist = _load_csv(load_network_history, data, "data")
     index = hashprice_history(hist)
     ribbons = hash_ribbons(hist)
     signals = ribbon_signals(ribbons)
@@ -405,7 +541,7 @@ def history(
         "signals": [{"date": str(r.date.date()), "signal": r.signal} for r in signals.itertuples()],
     }
     if epochs is not None:
-        ep = epoch_difficulty_changes(load_difficulty_epochs(epochs))
+        ep = _load_csv(lambda p: epoch_difficulty_changes(load_epochs(p)), epochs, "epochs")
         doc["epochs"] = json.loads(ep.to_json(orient="records", date_format="iso"))
     if out is not None:
         write_table(table, out, doc)
@@ -420,7 +556,7 @@ def history(
                 [[r.date, r.hashprice_usd_per_ph_day, r.hashvalue_btc_per_ph_day, r.fee_share, r.hashrate_ehs]
                  for r in last.itertuples()])
     recent = doc["signals"][-6:]
-    out_console.print("Hash Ribbons signals (latest): "
+    say("Hash Ribbons signals (latest): "
                       + ", ".join(f"{s['date']} {s['signal']}" for s in recent))
 
 
@@ -436,17 +572,19 @@ def calibrate(
 ):
     """Estimate every model parameter from history up to --asof, with standard errors."""
     from curves.market import parse_date
+    from engine.calibration import CalibrationError, default_header
     from engine.calibration import calibrate as run_calibration
-    from engine.calibration import default_header
     from engine.history import load_network_history
 
-    if Path(out).suffix.lower() != ".toml":
-        raise InputError("out", f"the model file is TOML, got {Path(out).suffix or '(none)'!r}")
+    output_path(out, "out", (".toml",), "the model file is TOML, got")
     day = parse_date(asof, "asof") if asof else None
     if fee_window_days < 0:
         raise InputError("fee_window_days", f"must be >= 0, got {fee_window_days}")
-    res = run_calibration(load_network_history(data), day, fee_window_days=fee_window_days or None,
-                          source=Path(data).name)
+    hist = _load_csv(load_network_history, data, "data")
+    try:
+        res = run_calibration(hist, day, fee_window_days=fee_window_days or None, source=Path(data).name)
+    except CalibrationError as exc:
+        raise InputError("data", f"{data}: {exc}") from None
     cmd = f"hashprice calibrate {Path(data).name} --asof {res.asof} --fee-window-days {fee_window_days}"
     res.to_toml(out, header=default_header(res, cmd))
     table = res.table.drop(columns=["method"])
@@ -498,17 +636,14 @@ def calibrate_quotes(
     from engine.implied_calibration import bootstrap_hashrate_shift
     from engine.quotes import load_quotes
 
-    if out is not None:
-        if Path(out).suffix.lower() != ".toml":
-            raise InputError("out", f"the shift file is TOML, got {Path(out).suffix or '(none)'!r}")
-        if Path(out).is_dir():
-            raise InputError("out", f"{out} is a directory")
+    output_path(out, "out", (".toml",), "the shift file is TOML, got")
+    check_paths(paths)
     mkt, mdl = load_market(market), load_model(model)
     qs = _load_file(lambda p: load_quotes(p, mkt.asof), quotes, "quotes")
     with progress_bar("calibrating", "steps") as update:
         res = bootstrap_hashrate_shift(mkt, mdl, qs, paths=paths, seed=seed, tol_stderr=tol_stderr,
                                        threads=threads, progress=update)
-    doc = res.to_dict()
+    doc = check_finite(res.to_dict())
     doc["out"] = str(out) if out is not None else None
     if out is not None:
         res.to_toml(out, header=(
@@ -523,7 +658,7 @@ def calibrate_quotes(
                 [[q["start"], q["end"], q["quote_usd_per_ph_day"], q["model_usd_per_ph_day"],
                   q["stderr_usd_per_ph_day"], q["error_stderrs"], f"{q['segment_start']}..{q['segment_end']}",
                   q["shift_per_day"], q["shift_per_year"]] for q in doc["quotes"]])
-    out_console.print(f"USD/PH/day; shift = extra drift of ln(hashrate), flat after {res.shift.end}; "
+    say(f"USD/PH/day; shift = extra drift of ln(hashrate), flat after {res.shift.end}; "
                       f"{res.evaluations} simulations in {res.seconds:.1f} s"
                       + (f"; written to {out}" if out is not None else ""))
 
@@ -549,13 +684,13 @@ def snapshot(
     from engine.historical_market import market_from_history
     from engine.history import load_difficulty_epochs, load_network_history
 
-    if Path(out).suffix.lower() != ".toml":
-        raise InputError("out", f"the market file is TOML, got {Path(out).suffix or '(none)'!r}")
+    output_path(out, "out", (".toml",), "the market file is TOML, got")
+    day = parse_date(asof, "asof") if asof else None
     mdl = load_model(model)
-    hist = load_network_history(data)
+    hist = _load_csv(load_network_history, data, "data")
     dates = hist["date"] if "date" in hist.columns else hist.index
-    day = parse_date(asof, "asof") if asof else pd.Timestamp(dates.max()).date()
-    ep = load_difficulty_epochs(epochs) if epochs is not None else None
+    day = day or pd.Timestamp(dates.max()).date()
+    ep = _load_csv(load_difficulty_epochs, epochs, "epochs") if epochs is not None else None
     mkt = market_from_history(hist, day, epochs=ep, btc_drift_annual=btc_drift_annual,
                               hashrate_vol_annual=mdl.hashrate_vol_annual, ema_days=mdl.hashprice_ema_days)
     mkt.save(out)
@@ -563,7 +698,7 @@ def snapshot(
     if json_out:
         print_json({**doc, "out": str(out)})
         return
-    out_console.print(
+    say(
         f"market as of {mkt.asof} -> {out}: BTC {mkt.btc_spot_usd:,.2f} USD, difficulty {mkt.difficulty:.6g}, "
         f"height {mkt.height:,}, hashrate {mkt.hashrate_ehs:,.1f} EH/s +/- {100 * mkt.hashrate_log_sd:.1f}% "
         f"(filtered), feedback average {mkt.hashprice_ema_usd_per_ph_day:.2f} USD/PH/day, spot index "
@@ -576,6 +711,25 @@ def _parse_horizons(text: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise InputError("horizons", f"comma-separated whole months, e.g. 1,3,6; got {text!r}") from None
+
+
+@contextmanager
+def _origin_errors(data: Path):
+    """A model or market made from the data at an origin that the engine refuses is a data error."""
+    from dataclasses import fields
+
+    from engine.calibration import CalibrationError
+
+    made = {f.name for f in fields(ModelParams)} | {f.name for f in fields(Market)}
+    try:
+        yield
+    except CalibrationError as exc:
+        raise InputError("data", f"{data}: {exc}") from None
+    except InputError as exc:
+        if exc.field.split("[")[0].split(".")[0] not in made:
+            raise
+        raise InputError("data", f"{data}: at an origin, the model or market made from the data is outside "
+                         f"what the engine can simulate ({exc})") from None
 
 
 @app.command()
@@ -602,29 +756,28 @@ def backtest(
     against a naive random walk, and the median's log bias by period."""
     from curves.market import parse_date
     from engine.backtest import plot_backtest, run_backtest
-    from engine.history import load_difficulty_epochs, load_network_history
-    from engine.output import check_png_path, check_table_path, write_table
+    from engine.history import load_network_history
+    from engine.output import TABLE_SUFFIXES, write_table
 
-    if out is not None:
-        check_table_path(out, "out")
-    if plot is not None:
-        check_png_path(plot, "plot")
+    output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    output_path(plot, "plot", (".png",), "plots are PNG files, got")
+    check_paths(paths)
     hz = _parse_horizons(horizons)
     first = parse_date(start, "start")
     last = parse_date(end, "end") if end else None
     if threads < 1:
         raise InputError("threads", f"must be >= 1, got {threads}")
-    for name, p in (("data", data), ("epochs", epochs)):
-        if p is not None and not Path(p).is_file():
-            raise InputError(name, f"{p}: file not found")
-    hist = load_network_history(data)
-    ep = load_difficulty_epochs(epochs) if epochs is not None else None
-    with progress_bar("backtest", "origins") as update:
+    input_path(data, "data")
+    input_path(epochs, "epochs")
+    hist = _load_csv(load_network_history, data, "data")
+    ep = _load_csv(load_epochs, epochs, "epochs") if epochs is not None else None
+    with progress_bar("backtest", "origins") as update, _origin_errors(data):
         res = run_backtest(hist, horizons=hz, paths=paths, seed=seed, start=first, end=last,
                            vol_window_days=vol_window_days, vol_model=vol_model,
                            hashrate_state=hashrate_state, epochs=ep, threads=threads, progress=update)
     doc = res.to_dict()
     doc["settings"]["data_file"] = Path(data).name
+    check_finite(doc)
     if out is not None:
         write_table(res.records.astype({"origin": str, "target_start": str, "target_end": str}), out, doc)
     if plot is not None:
@@ -645,7 +798,7 @@ def backtest(
           _pm(r["bias_log_2021_2025"], r["bias_log_2021_2025_stderr"])] for r in doc["summary"]],
     )
     acc = doc["acceptance"]
-    out_console.print(
+    say(
         "acceptance (index forecasts: model 90% coverage in 85-95% at 1-6 months and 80-97% at 12, CRPS "
         f"<= 0.9x naive for BTC and <= naive for USD): {'PASS' if acc['passed'] else 'FAIL'}; naive = driftless "
         f"random walk in the log index with trailing {st['naive_window_days']}d vol; DM t < 0 favours the "
@@ -659,27 +812,44 @@ def _pm(value: float, stderr: float) -> str:
     return f"{value:+.3f} ± {stderr:.3f}"
 
 
-def main() -> None:
-    """Console entry point: usage errors (a bad option value, a missing option) are one line too."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: usage errors (a bad option value, a missing option) are one line too.
+
+    Ctrl-C is a clean abort (exit status 130), SIGTERM too (143): the run's staged files are
+    never written and temporary files are removed.
+    """
     from typer._click import exceptions as click_exc  # typer vendors its own click
 
+    def line(text: str) -> None:
+        err_console.print(f"error: {one_line(text)}", markup=False, highlight=False, soft_wrap=True)
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        code = app(standalone_mode=False)  # returns the code of a typer.Exit raised in a command
+        code = app(args=argv, prog_name="hashprice", standalone_mode=False)  # the code of a typer.Exit
+        if code == 130:  # typer turns Ctrl-C in a command into Exit(130)
+            line("interrupted")
         sys.exit(code if isinstance(code, int) else 0)
     except click_exc.NoArgsIsHelpError as exc:
         err_console.print(exc.ctx.get_help() if exc.ctx else str(exc), markup=False, highlight=False)
         sys.exit(2)
-    except typer.Abort:
-        err_console.print("error: aborted", markup=False)
+    except (typer.Abort, KeyboardInterrupt):
+        line("interrupted")
         sys.exit(130)
+    except Terminated as exc:
+        line("terminated")
+        sys.exit(exc.code)
     except click_exc.ClickException as exc:
         param = getattr(exc, "param", None)
         name = param.name if param is not None and param.name else "usage"
-        err_console.print(f"error: {name}: {exc.format_message()}", markup=False, highlight=False,
-                          soft_wrap=True)
+        line(f"{name}: {exc.format_message()}")
         sys.exit(exc.exit_code or 2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

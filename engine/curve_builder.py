@@ -70,4 +70,26 @@ def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: 
                      hashrate_shift_per_day=hashrate_shift_per_day)
     run = sim.run(day_windows(sim, periods), progress=progress,
                   distribution_days=distribution_days(n_days) if bands else ())
+    check_curve_run(run, periods)
     return curve_from_run(run, sim, periods)
+
+
+def check_curve_run(run: SimulationRun, periods: Sequence[Period]) -> None:
+    """Refuse a curve whose forwards or stderrs are not finite, or whose stderr cannot be trusted
+    (too few paths, a sample dominated by a few paths, BTC paths that miss their forward)."""
+    k = len(periods)
+    for name in ("hashprice_usd_per_ph_day", "hashvalue_btc_per_ph_day"):
+        for i, why in enumerate(run.window_problems(name)[:k]):
+            if why is None:
+                continue
+            month = f"{periods[i].start:%Y-%m}"
+            if why.startswith("not a finite number"):
+                raise InputError(f"months[{i}].{name}", f"{month}: {why}: the market or model is outside "
+                                 "what the engine can represent")
+            raise InputError("paths", f"the {month} forward ({name}) has no trustworthy standard error: {why}; "
+                             "use more paths, or check the market's vols and the model's jumps")
+    difficulty = run.window_mean("difficulty")[:k]
+    if not np.isfinite(difficulty).all():
+        i = int(np.flatnonzero(~np.isfinite(difficulty))[0])
+        raise InputError(f"months[{i}].difficulty_mean", "not a finite number: the market or model is "
+                         "outside what the engine can represent")

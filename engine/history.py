@@ -41,6 +41,7 @@ RETARGET_BLOCKS = 2016
 _POSITIVE = ("price_usd", "hashrate_ths", "difficulty", "subsidy_btc", "blocks")
 _WHOLE = ("blocks", "height_end")
 _HEADER_LINES = 1
+MAX_VALUE = 1e30  # far above any real figure; products of a few stay far from overflow
 _BITS_ABS_TOL = 5e-4  # the epoch file rounds difficulty to 3 decimals
 
 
@@ -103,18 +104,18 @@ def _check_sorted_unique(days: pd.DatetimeIndex, lines: np.ndarray) -> None:
 
 
 def _check_values(values: np.ndarray, col: str, lines: np.ndarray, days) -> None:
-    bad = ~np.isfinite(values)
+    bad = ~np.isfinite(values) | (np.abs(values) >= MAX_VALUE)
     if col in _POSITIVE:
         bad |= values <= 0
-        rule = "must be finite and > 0"
+        rule = f"must be finite and > 0 (and below {MAX_VALUE:g})"
     else:
         bad |= values < 0
-        rule = "must be finite and >= 0"
+        rule = f"must be finite and >= 0 (and below {MAX_VALUE:g})"
     if col in _WHOLE:
-        bad |= np.isfinite(values) & (values != np.round(values))
-        rule += " and a whole number"
+        bad |= np.isfinite(values) & ((values != np.round(values)) | (values >= 2.0**53))
+        rule += " and a whole number below 2^53"
     for i in np.flatnonzero(bad):
-        raise HistoryError(f"bad value {values[i]!r}: {rule}", **_at(lines, days, i),
+        raise HistoryError(f"bad value {float(values[i])!r}: {rule}", **_at(lines, days, i),
                            column=col)
 
 
@@ -203,7 +204,7 @@ def load_difficulty_epochs(path_or_buffer) -> pd.DataFrame:
     days = _parse_days(df["date"], "date", lines)
     heights = _numeric(df, "height", lines, days)
     for i in np.flatnonzero(~np.isfinite(heights) | (heights % RETARGET_BLOCKS != 0)):
-        raise HistoryError(f"height {heights[i]!r} is not a multiple of {RETARGET_BLOCKS}",
+        raise HistoryError(f"height {float(heights[i])!r} is not a multiple of {RETARGET_BLOCKS}",
                            **_at(lines, days, i), column="height")
     for i in np.flatnonzero(np.diff(heights) <= 0):
         raise HistoryError("heights not strictly increasing", **_at(lines, days, i + 1),
@@ -259,6 +260,6 @@ def _check_bits(bits: pd.Series, difficulty: np.ndarray, lines: np.ndarray, days
                                column="bits") from None
         if abs(implied - difficulty[i]) > _BITS_ABS_TOL + 1e-12 * implied:
             raise HistoryError(
-                f"nBits {text} implies difficulty {implied!r}, file says {difficulty[i]!r}",
+                f"nBits {text} implies difficulty {implied!r}, file says {float(difficulty[i])!r}",
                 **_at(lines, days, i), column="bits",
             )

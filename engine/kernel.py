@@ -39,9 +39,10 @@ N_QUANTITIES = 5
 # per-day moments of antithetic pair means
 (D_HP, D_HP2, D_HV, D_HV2, D_BTC, D_BTC2, D_HP_BTC, D_DIFF) = range(8)
 N_DAILY = 8
-# window pair-mean moment sums: x, x^2, control c (window BTC average), c^2, x*c
-M_X, M_XX, M_C, M_CC, M_XC = range(5)
-N_MOMENTS = 5
+# window pair-mean moment sums: x, x^2, control c (window BTC average), c^2, x*c; then the
+# block's central sums of x: (x - block mean)^2, ^3, ^4 (sample-quality checks, engine.moments)
+M_X, M_XX, M_C, M_CC, M_XC, M_X2C, M_X3C, M_X4C = range(8)
+N_MOMENTS = 8
 # per-epoch sums per block, antithetic pairs as the units: x = members of the pair that reach
 # the epoch (0, 1 or 2), y = the sum over them of D_k / D_0 - 1; start time s = fractional day index
 (E_COUNT, E_REL, E_REL2, E_REL_COUNT, E_COUNT2, E_DAY, E_DAY2) = range(7)
@@ -125,7 +126,8 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     ``n_lanes`` (the thread count, say) only sets how work is split, never the results.
 
     Returns (window_values[2*n_pairs or 0, n_windows, N_QUANTITIES] (per path, if ``store_paths``),
-    moments[n_blocks, N_MOMENTS, n_windows, N_QUANTITIES] (pair-mean sums, BTC as control),
+    moments[n_blocks, N_MOMENTS, n_windows, N_QUANTITIES] (pair-mean sums, BTC as control;
+    central sums of x about the block mean),
     daily[n_blocks, n_days, N_DAILY],
     epochs[n_blocks, n_epochs, N_EPOCH_SUMS], samples[n_samples, n_days, N_SAMPLE_FIELDS],
     epoch_hist[n_lanes, n_epoch_hist, N_BINS] of ln(D_k / D_0), epoch_range[n_lanes, n_epochs, 2],
@@ -397,6 +399,16 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                         moments[blk, M_C, w, q] += cb
                         moments[blk, M_CC, w, q] += cb * cb
                         moments[blk, M_XC, w, q] += x * cb
+                for q in range(N_QUANTITIES):
+                    mq = moments[blk, M_X, w, q] / n
+                    for j in range(n):
+                        a = (cps[c1, q, j] - cps[c0, q, j]) * inv
+                        a2 = (cps[c1, q, n + j] - cps[c0, q, n + j]) * inv
+                        dx = 0.5 * (a + a2) - mq
+                        dx2 = dx * dx
+                        moments[blk, M_X2C, w, q] += dx2
+                        moments[blk, M_X3C, w, q] += dx2 * dx
+                        moments[blk, M_X4C, w, q] += dx2 * dx2
             # epochs: pair sums (a ratio estimator's inputs), exact ranges and histograms
             k_end = 0
             for i in range(m):

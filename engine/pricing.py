@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -112,8 +113,9 @@ def _simulate_and_price(trades, market, model, paths, seed, threads, progress, s
             idx.append(windows.index(w))
         slots.append(np.array(idx))
     # control per trade: the same weights applied to the slice-average BTC price
-    ctrl_means = np.array([t.pv_usd(_slice_forwards(sim, w_idx, windows), market)
-                           - t.pv_usd(np.zeros(len(w_idx)), market) for t, w_idx in zip(trades, slots)])
+    with np.errstate(all="ignore"):
+        ctrl_means = np.array([t.pv_usd(_slice_forwards(sim, w_idx, windows), market)
+                               - t.pv_usd(np.zeros(len(w_idx)), market) for t, w_idx in zip(trades, slots)])
     moments = PairMoments((len(trades),), sim.block_pairs)
 
     def on_chunk(_start, wv):
@@ -121,21 +123,40 @@ def _simulate_and_price(trades, market, model, paths, seed, threads, progress, s
         btc = wv[:, :, K.Q_BTC_USD]
         pv = np.empty((wv.shape[0], len(trades)))
         ctrl = np.empty_like(pv)
-        for k, (t, ix) in enumerate(zip(trades, slots)):
-            zero = t.pv_usd(np.zeros(len(ix)), market)
-            pv[:, k] = t.pv_usd(hp[:, ix], market)
-            ctrl[:, k] = t.pv_usd(btc[:, ix], market) - zero
+        with np.errstate(all="ignore"):  # a trade too large to value is reported below
+            for k, (t, ix) in enumerate(zip(trades, slots)):
+                zero = t.pv_usd(np.zeros(len(ix)), market)
+                pv[:, k] = t.pv_usd(hp[:, ix], market)
+                ctrl[:, k] = t.pv_usd(btc[:, ix], market) - zero
         moments.add(pv, ctrl)
 
     sim.run(windows, on_chunk=on_chunk, progress=progress)
-    pv = moments.mean(ctrl_means)
-    se = moments.stderr(ctrl_means)
+    with np.errstate(all="ignore"):
+        pv = moments.mean(ctrl_means)
+        se = moments.stderr(ctrl_means)
+        problems = moments.problems(ctrl_means)
     out = []
     for k, t in enumerate(trades):
-        out.append(TradeResult(t.trade_id, t.type_name, float(pv[k]), float(se[k]),
-                               t.fair_rate_from_pv(float(pv[k]), market), t.notional,
-                               t.initial_margin, t.currency))
+        with np.errstate(all="ignore"):
+            res = TradeResult(t.trade_id, t.type_name, float(pv[k]), float(se[k]),
+                              t.fair_rate_from_pv(float(pv[k]), market), t.notional,
+                              t.initial_margin, t.currency)
+        out.append(_checked(res, problems[k]))
     return out
+
+
+def _checked(res: TradeResult, problem: str | None) -> TradeResult:
+    """A result whose numbers are all finite and whose stderr can be trusted, else its error."""
+    for name in ("notional", "initial_margin", "pv_usd", "pv_stderr", "fair_rate"):
+        v = getattr(res, name)
+        if v is not None and not math.isfinite(v):
+            why = (f"{name}: not a finite number ({v!r}); the trade's size and strike are beyond what "
+                   "can be valued")
+            return TradeResult(res.trade_id, res.type_name, currency=res.currency, error=why)
+    if problem is not None:
+        return TradeResult(res.trade_id, res.type_name, currency=res.currency,
+                           error=f"pv_stderr: no trustworthy standard error: {problem}; use more paths")
+    return res
 
 
 def _slice_forwards(sim, w_idx, windows):

@@ -1,6 +1,6 @@
 """The simulation driver: market + model -> per-day kernel inputs -> chunks of pairs -> fixings.
 
->>> from curves.market import MAX_HORIZON_DAYS, Market
+>>> from curves.market import MAX_HORIZON_DAYS, QL_FIRST_DATE, QL_LAST_DATE, Market
 >>> from engine.model import ModelParams
 >>> sim = Simulation(Market.default(), ModelParams.default(), n_days=40, n_paths=2_000, seed=1)
 >>> run = sim.run(windows=[(0, 27)])
@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from curves.market import MAX_HORIZON_DAYS, Market
+from curves.market import MAX_HORIZON_DAYS, QL_FIRST_DATE, QL_LAST_DATE, Market
 from curves.toml_io import InputError
 from engine import histogram, rng
 from engine import kernel as K
+from engine.interrupts import DeferredSignals
 from engine.model import ModelParams
 from engine.moments import PairMoments
 
@@ -35,6 +36,9 @@ MIN_FEE_BTC_PER_BLOCK = 1e-8
 DAYS_PER_EPOCH_FLOOR = 10  # epochs tracked: n_days // 10 + 4 (a mean epoch takes about 14 days)
 MAX_HISTOGRAM_EPOCHS = 400  # epochs with a difficulty histogram (about 15 years); later: moments only
 MAX_CHUNK_PATHS = 2**30  # histogram counts are int32 per lane and chunk
+MAX_LOG_MOVE_PER_DAY = 25.0  # a day's drift or 6-sigma shock beyond e^25 is not a market
+MAX_ABS_LOG_LEVEL = 34.5  # ln of 1e15: hashprice, cost and fee levels stay within 1e-15..1e15
+MAX_HEIGHT = 2**31  # block heights the kernel steps exactly (the subsidy is 0 from 6,930,000)
 
 
 def _jump_threshold(intensity_per_year: float) -> tuple[float, float]:
@@ -52,6 +56,8 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
     floored at 5% of the implied variance (jumps richer than the implied vol then add variance).
     """
     model.validate()
+    _check_model_scales(model, n_days)
+    _check_market_range(market, n_days)
     dates = [market.asof + dt.timedelta(days=k + 1) for k in range(n_days)]
     fwd = np.array([market.btc_spot_usd] + [market.btc_forward_usd(d) for d in dates])
     tot_var = np.array([0.0] + [market.btc_total_variance(d) for d in dates])
@@ -60,7 +66,7 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
     mu_s, sd_s = model.btc_jump_mean_log, model.btc_jump_std_log
     jump_var = p_s * (mu_s**2 + sd_s**2)
     diff_var = np.maximum(day_var - jump_var, 0.05 * day_var)
-    compensator = math.log1p(p_s * (math.exp(mu_s + 0.5 * sd_s**2) - 1.0))
+    compensator = math.log1p(p_s * math.expm1(mu_s + 0.5 * sd_s**2))
 
     steps = np.zeros((n_days, K.N_STEP_INPUTS))
     steps[:, K.S_BTC_DRIFT] = np.diff(np.log(fwd)) - 0.5 * diff_var - compensator
@@ -71,8 +77,19 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
         shift = np.asarray(hashrate_shift_per_day, dtype=float)
         if shift.shape != (n_days,) or not np.all(np.isfinite(shift)):
             raise InputError("hashrate_shift_per_day", f"needs {n_days} finite values")
+        if np.abs(shift).max(initial=0.0) > MAX_LOG_MOVE_PER_DAY:
+            raise InputError("hashrate_shift_per_day", f"a shift beyond {MAX_LOG_MOVE_PER_DAY:g} a day "
+                             "(in ln hashrate) is not a market price of risk")
         steps[:, K.S_HASHRATE_SHIFT] = shift
-    steps[:, K.S_LOG_COST] = [math.log(model.marginal_cost_usd_per_ph_day_at(d)) for d in dates]
+    steps[:, K.S_LOG_COST] = _log_costs(model, dates)
+    day_sd = steps[:, K.S_BTC_VOL].max(initial=0.0)
+    if not 6 * day_sd <= MAX_LOG_MOVE_PER_DAY:
+        raise InputError("btc_vols" if market.btc_vols else "btc_vol",
+                         f"a daily BTC move of 6 standard deviations is e^{6 * day_sd:.3g}: beyond what the "
+                         "simulation represents")
+    if not np.isfinite(steps).all():
+        raise InputError("btc_futures_usd" if market.btc_futures_usd else "btc_basis_annual",
+                         "the BTC forward curve is not finite over the simulated days")
 
     dt_y = 1.0 / DAYS_PER_YEAR
     chol = model.cholesky()
@@ -107,7 +124,75 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
     init[K.I_HASHPRICE_EMA] = market.feedback_hashprice_usd_per_ph_day()
     init[K.I_LOG_HASHRATE_SD] = market.hashrate_log_sd
     init[K.I_INDEX_REF_USD] = market.spot_hashprice_usd_per_ph_day()
+    _check_start(market, init)
     return dates, fwd[1:], steps, par, init
+
+
+def _check_market_range(market: Market, n_days: int) -> None:
+    """Dates QuantLib can represent, a block height and a spot index the kernel can step from."""
+    last = market.asof + dt.timedelta(days=n_days)
+    if not QL_FIRST_DATE <= market.asof <= QL_LAST_DATE:
+        raise InputError("asof", f"{market.asof} is outside {QL_FIRST_DATE}..{QL_LAST_DATE} (QuantLib's dates)")
+    if last > QL_LAST_DATE:
+        raise InputError("asof", f"the simulation from {market.asof} runs to {last}, past {QL_LAST_DATE} "
+                         "(QuantLib's last date)")
+    if market.height > MAX_HEIGHT:
+        raise InputError("height", f"must be at most {MAX_HEIGHT:,}, got {market.height:,}")
+    hv = market.spot_hashvalue_btc_per_ph_day()
+    if not (math.isfinite(hv) and hv > 0 and abs(math.log(hv)) <= MAX_ABS_LOG_LEVEL):
+        raise InputError("difficulty", f"today's hashvalue would be {hv!r} BTC/PH/day: outside 1e-15..1e15")
+    hp = hv * market.btc_spot_usd
+    if not (math.isfinite(hp) and abs(math.log(hp)) <= MAX_ABS_LOG_LEVEL):
+        raise InputError("btc_spot_usd", f"today's hashprice index would be {hp!r} USD/PH/day: outside 1e-15..1e15")
+
+
+def _log_move(value: float, name: str, what: str) -> None:
+    if not abs(value) <= MAX_LOG_MOVE_PER_DAY:
+        raise InputError(name, f"{what} is e^{value:.3g} in one day: beyond what the simulation represents")
+
+
+def _check_model_scales(model: ModelParams, n_days: int) -> None:
+    """Refuse parameters whose daily moves overflow the simulation (finite, but absurd)."""
+    day = 1.0 / DAYS_PER_YEAR
+    for prefix, mean, std in (("btc_jump", "btc_jump_mean_log", "btc_jump_std_log"),
+                              ("hashrate_jump", "hashrate_jump_mean_log", "hashrate_jump_std_log"),
+                              ("fee_spike", "fee_spike_mean_log", "fee_spike_std_log")):
+        mu, sd = getattr(model, mean), getattr(model, std)
+        _log_move(abs(mu), mean, f"a {prefix.replace('_', ' ')} of mean {mu:g}")
+        _log_move(6 * sd, std, f"a 6-sigma {prefix.replace('_', ' ')} with std {sd:g}")
+    for name in ("hashrate_vol_annual", "fee_vol_annual"):
+        _log_move(6 * getattr(model, name) * math.sqrt(day), name, "a 6-sigma daily shock")
+    for name in ("hashrate_growth_per_year", "hashrate_feedback_per_year"):
+        _log_move(getattr(model, name) * day, name, "a drift of ln hashrate")
+    for name in ("marginal_cost_usd_per_ph_day", "fee_long_run_btc_per_block"):
+        if not abs(math.log(getattr(model, name))) <= MAX_ABS_LOG_LEVEL:
+            raise InputError(name, f"{getattr(model, name)!r} is outside 1e-15..1e15")
+
+
+def _log_costs(model: ModelParams, dates) -> np.ndarray:
+    """ln of the marginal cost per simulated day; checked in logs first (no overflow)."""
+    years = np.array([(d - model.marginal_cost_reference_date).days for d in dates]) / DAYS_PER_YEAR
+    out = math.log(model.marginal_cost_usd_per_ph_day) - model.marginal_cost_decline_per_year * years
+    if out.size and not np.abs(out).max() <= MAX_ABS_LOG_LEVEL:
+        k = int(np.argmax(np.abs(out)))
+        raise InputError("marginal_cost_decline_per_year",
+                         f"a decline of {model.marginal_cost_decline_per_year:g} a year takes the marginal cost "
+                         f"to e^{out[k]:.4g} USD/PH/day by {dates[k]}: outside 1e-15..1e15")
+    return np.array([math.log(model.marginal_cost_usd_per_ph_day_at(d)) for d in dates])
+
+
+def _check_start(market: Market, init: np.ndarray) -> None:
+    """Today's index and the state the kernel starts from must be finite and in range."""
+    ema = init[K.I_HASHPRICE_EMA]
+    if not (math.isfinite(ema) and ema > 0 and abs(math.log(ema)) <= MAX_ABS_LOG_LEVEL):
+        name = ("hashprice_ema_usd_per_ph_day" if market.hashprice_ema_usd_per_ph_day is not None
+                else "difficulty")
+        raise InputError(name, f"today's hashprice index would be {ema!r} USD/PH/day: outside 1e-15..1e15")
+    if not np.isfinite(init).all():
+        k = int(np.flatnonzero(~np.isfinite(init))[0])
+        names = ("btc_spot_usd", "hashrate_ehs", "fee_btc_per_block", "difficulty", "height",
+                 "height", "epoch_seconds_elapsed", "hashprice_ema_usd_per_ph_day", "hashrate_log_sd")
+        raise InputError(names[k], "not finite in the simulation's start state")
 
 
 def window_checkpoints(windows: Sequence[tuple[int, int]], n_days: int):
@@ -196,6 +281,14 @@ class SimulationRun:
         if q == K.Q_HASHPRICE_USD:
             return self.window_moments.stderr(self.window_control_mean)[:, q]
         return self.window_moments.stderr()[:, q]
+
+    def window_problems(self, name: str) -> np.ndarray:
+        """Per window: None where the mean and stderr of a quantity can be reported, else why not
+        (see ``PairMoments.problems``); hashprice in USD is checked with its BTC control."""
+        q = self._q(name)
+        if q == K.Q_HASHPRICE_USD:
+            return self.window_moments.problems(self.window_control_mean)[:, q]
+        return self.window_moments.problems()[:, q]
 
     def daily_hashprice_cv(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-day expected hashprice (USD/PH/day) with the BTC forward as control, and stderr."""
@@ -310,13 +403,16 @@ class Simulation:
         if self.threads:
             numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
         t0 = time.perf_counter()
+        signals = DeferredSignals()  # Ctrl-C inside the compiled kernel stops the run between chunks
         try:
             for start in range(0, self.n_pairs, self.chunk_pairs):
+                signals.check()
                 n = min(self.chunk_pairs, self.n_pairs - start)
                 wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng = K.simulate_chunk(
                     self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, cp,
                     cp0, cp1, wlen, self.n_samples if start == 0 else 0, n_epochs, on_chunk is not None,
                     n_epoch_hist, day_slot, numba.get_num_threads())
+                signals.check()
                 for blk in range(dly.shape[0]):
                     daily += dly[blk]
                     epochs += ep[blk]
@@ -333,7 +429,9 @@ class Simulation:
                 if progress is not None:
                     progress(2 * (start + n), self.n_paths)
         finally:
+            signals.restore()
             numba.set_num_threads(prev_threads)
+        signals.check()
         return SimulationRun(self.dates, self.btc_forward, windows, self.n_paths, daily, moments,
                              control_mean, epochs, samples, time.perf_counter() - t0,
                              epoch_hist=epoch_hist, epoch_range=epoch_range, distribution_days=dist_days,

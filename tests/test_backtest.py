@@ -197,11 +197,11 @@ def test_no_look_ahead_forecasts_before_the_cutoff_are_bit_identical(history, tm
 def test_cli_backtest_writes_json_and_png(tmp_path):
     out, png = tmp_path / "bt.json", tmp_path / "bt.png"
     res = CliRunner().invoke(app, ["backtest", str(DAILY), "--start", "2025-03-01", "--horizons", "1,2",
-                                   "--paths", "200", "--out", str(out), "--plot", str(png)])
+                                   "--paths", "512", "--out", str(out), "--plot", str(png)])
     assert res.exit_code == 0, res.stderr + repr(res.exception)
     doc = json.loads(out.read_text())
     assert set(doc) >= {"settings", "summary", "acceptance", "records"}
-    assert doc["settings"]["first_origin"] == "2025-03-01" and doc["settings"]["paths"] == 200
+    assert doc["settings"]["first_origin"] == "2025-03-01" and doc["settings"]["paths"] == 512
     summary = pd.DataFrame(doc["summary"])
     assert sorted(summary["horizon_months"].unique()) == [1, 2]
     for r in doc["summary"]:

@@ -12,6 +12,7 @@ from real_data import DAILY_CSV, needs_data
 
 from curves import protocol
 from curves.market import Market
+from curves.toml_io import InputError
 from curves.units import SECONDS_PER_DAY, TWO_POW_32
 from engine import kernel as K
 from engine.calibration import (
@@ -209,7 +210,7 @@ def test_no_look_ahead(which, synth, request):
 def test_asof_after_data_and_bad_inputs(synth):
     res = calibrate(synth.iloc[:1500])
     assert res.asof == res.data_end == synth.index[1499].date()
-    with pytest.raises(CalibrationError, match="^asof: .* after the history's last day"):
+    with pytest.raises(InputError, match="^asof: .* after the history's last day"):
         calibrate(synth.iloc[:1500], synth.index[1499].date() + dt.timedelta(days=1))
     with pytest.raises(CalibrationError, match="no history"):
         calibrate(synth, synth.index[0].date() - dt.timedelta(days=1))

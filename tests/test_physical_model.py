@@ -167,10 +167,10 @@ def test_cost_decline_is_the_posterior_mode():
 
 
 def test_ci_exp_never_overflows():
-    lo, hi = C._ci_exp(math.log(30.0), 1e6)
-    assert lo > 0 and math.isfinite(hi) and hi / 30.0 == pytest.approx(math.exp(50.0))
-    assert C._ci_exp(math.log(30.0), 0.1) == pytest.approx((30 * math.exp(-C.Z95 * 0.1),
-                                                            30 * math.exp(C.Z95 * 0.1)))
+    lo, hi, unbounded = C._ci_exp(math.log(30.0), 1e6)
+    assert unbounded and math.isfinite(lo) and hi == C.CI_UNBOUNDED
+    lo, hi, unbounded = C._ci_exp(math.log(30.0), 0.1)
+    assert not unbounded and (lo, hi) == pytest.approx((30 * math.exp(-C.Z95 * 0.1), 30 * math.exp(C.Z95 * 0.1)))
 
 
 # ---- the backtest's bias statistic ------------------------------------------------------------------

@@ -211,7 +211,8 @@ def test_partial_model_needs_a_base(tmp_path):
     err = refused(lambda: ModelParams.load(path), "btc_jump_intensity_per_year", "base")
     n = len(PARAMETERS)
     assert str(err).startswith(f"{path}: btc_jump_intensity_per_year: missing: the file gives 1 of the {n}")
-    refused(lambda: ModelParams.load(write(tmp_path, "")), "btc_jump_intensity_per_year", f"0 of the {n}")
+    empty = write(tmp_path, "")
+    refused(lambda: ModelParams.load(empty), str(empty), "empty file")  # refused before the schema
     based = ModelParams.load(write(tmp_path, 'base = "default"\nhashrate_vol_annual = 0.28\n'))
     assert based == ModelParams.default().with_(hashrate_vol_annual=0.28, provenance=based.provenance)
     assert based.provenance.startswith("base default with hashrate_vol_annual overridden")
