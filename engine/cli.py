@@ -123,8 +123,9 @@ def input_path(path: Path | None, field: str) -> Path | None:
     return None if path is None else check_input_path(path, field)
 
 
-def check_paths(paths: int) -> int:
-    if paths < MIN_PATHS:
+def check_paths(paths: int, stderr: bool = True) -> int:
+    """``--paths`` bounds; a command that reports standard errors needs MIN_PATHS."""
+    if stderr and paths < MIN_PATHS:
         raise InputError("paths", f"at least {MIN_PATHS:,} (fewer give no trustworthy standard error), got {paths:,}")
     if paths > MAX_PATHS:
         raise InputError("paths", f"at most {MAX_PATHS:,}, got {paths:,}")
@@ -761,7 +762,7 @@ def backtest(
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
     output_path(plot, "plot", (".png",), "plots are PNG files, got")
-    check_paths(paths)
+    check_paths(paths, stderr=False)  # forecast distributions, no stderr: run_backtest sets the minimum
     hz = _parse_horizons(horizons)
     first = parse_date(start, "start")
     last = parse_date(end, "end") if end else None

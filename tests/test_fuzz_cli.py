@@ -493,7 +493,7 @@ def build_backtest(b: Builder) -> Case:
     case = Case("backtest", [b.csv_file(HISTORY), "--horizons", b.option(["1"] * 5 + ["1,2"]),
                              "--start", origin, "--end", b.option([origin] * 5 + ["2025-02-01"])])
     if b.chance(0.9):
-        case.args += ["--paths", b.option([PATHS, "600"])]
+        case.args += ["--paths", b.option(["200", PATHS])]
     if b.chance(0.3):
         case.args += ["--epochs", b.csv_file(EPOCHS)]
     for opt, vals in (("--vol-window-days", ["90", "30"]), ("--vol-model", ["mean_reverting", "flat"]),
