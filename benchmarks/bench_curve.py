@@ -1,6 +1,6 @@
 """Benchmark: the 36-month hashprice forward curve (calendar-month averages, USD/PH/day).
 
-Times the fused Numba engine (``engine.simulation.Simulation``) cold (a fresh process with an
+Times the fused Numba engine (``engine.mc.simulation.Simulation``) cold (a fresh process with an
 empty Numba cache, so the figure includes compilation; then again with that cache filled) and
 warm (best and median of N runs) at 1 and 2 threads; then the plain NumPy reference of the same
 model (``benchmarks/numpy_reference.py``, single-threaded) and QuantLib-Python's path generator on
@@ -39,8 +39,8 @@ import QuantLib as ql  # noqa: E402
 from benchmarks.numpy_reference import monthly_windows, simulate_numpy  # noqa: E402
 from benchmarks.quantlib_reference import simulate_quantlib, time_generator  # noqa: E402
 from curves.market import Market  # noqa: E402
-from engine.model import ModelParams  # noqa: E402
-from engine.simulation import Simulation  # noqa: E402
+from engine.mc.model import ModelParams  # noqa: E402
+from engine.mc.simulation import Simulation  # noqa: E402
 
 HP = "hashprice_usd_per_ph_day"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bench_curve.json"

@@ -1,7 +1,7 @@
 """A plain, vectorised NumPy implementation of the engine's model: the baseline the kernel is
-compared against, and an independent statistical check of ``engine.kernel.simulate_chunk``.
+compared against, and an independent statistical check of ``engine.mc.kernel.simulate_chunk``.
 
-It reads the same inputs (``engine.simulation.build_inputs``: per-day BTC drift and vol, hashrate
+It reads the same inputs (``engine.mc.simulation.build_inputs``: per-day BTC drift and vol, hashrate
 shift, log marginal cost; scalar parameters; initial state) and simulates the same dynamics:
 
 * three correlated daily shocks (BTC, hashrate, fee) from ``numpy.random.Generator``, in
@@ -24,7 +24,7 @@ so paths without an event cost two passes for the block logic. Everything is flo
 not bit-identical to the kernel (different RNG) but have the same distribution.
 
 >>> from curves.market import Market
->>> from engine.model import ModelParams
+>>> from engine.mc.model import ModelParams
 >>> w, _, n_days = monthly_windows(Market.default().asof, 1)
 >>> r = simulate_numpy(Market.default(), ModelParams.default(), n_days=n_days, n_paths=2_000,
 ...                    windows=w, seed=1)
@@ -46,10 +46,10 @@ import numpy as np
 from curves import protocol
 from curves.market import Market
 from curves.units import SATS_PER_BTC, SECONDS_PER_DAY, TWO_POW_32
-from engine import kernel as K
-from engine import rng as krng
-from engine.model import ModelParams
-from engine.simulation import build_inputs, window_checkpoints
+from engine.mc import kernel as K
+from engine.mc import rng as krng
+from engine.mc.model import ModelParams
+from engine.mc.simulation import build_inputs, window_checkpoints
 
 DAY_S = float(SECONDS_PER_DAY)
 RATE_K = SECONDS_PER_DAY / TWO_POW_32  # blocks per day per (H/s / difficulty)

@@ -46,7 +46,7 @@ class HashpriceCurve:
     """Forwards per period (USD/PH/day, BTC/PH/day) with stderrs; daily expected index.
 
     ``epochs``: one row per retarget reached by at least half the paths (see
-    :func:`engine.distributions.epoch_frame` for the columns and conventions).
+    :func:`engine.mc.distributions.epoch_frame` for the columns and conventions).
     ``daily_bands``: quantiles of the daily index and difficulty on selected days, or None.
     """
 

@@ -151,7 +151,7 @@ class Market:
     logs; each simulated path starts from a draw of that posterior (0 starts every path at the
     level). ``hashprice_ema_usd_per_ph_day`` is the trailing average of the daily index that
     the hashrate feedback starts from (absent: today's spot index). See
-    :mod:`engine.hashrate_filter` for how the snapshot's values are made.
+    :mod:`engine.data.hashrate_filter` for how the snapshot's values are made.
 
     Every field is checked against ``MARKET_SCHEMA`` (exact types, hard limits, plausible
     bounds) and the cross-field checks of :meth:`check_consistency`. A market made inside

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from typer.testing import CliRunner
 
-from engine import cli
+from engine.app import cli
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Outcome:
 
 
 def run_main(argv) -> Outcome:
-    """``engine.cli.main(argv)`` with captured stdout/stderr. An exception other than SystemExit
+    """``engine.app.cli.main(argv)`` with captured stdout/stderr. An exception other than SystemExit
     is a crash (the user would see a traceback): it is kept in ``exception``/``trace``. Warnings a
     user would see on stderr (the kinds Python shows by default) are appended to ``stderr``."""
     runner = CliRunner()

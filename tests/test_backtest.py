@@ -18,17 +18,17 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from curves.schema import relaxed
-from engine import backtest as B
-from engine import forecast_scores as FS
-from engine import historical_market as HM
-from engine.cli import app
+from engine.app.cli import app
+from engine.backtest import backtest as B
+from engine.backtest import forecast_scores as FS
+from engine.data import historical_market as HM
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def history():
-    from engine.history import load_network_history
+    from engine.data.load import load_network_history
 
     return load_network_history(DAILY)
 
@@ -119,7 +119,7 @@ def test_origins_and_windows():
 # ---- real data ----------------------------------------------------------------------------------------
 @needs_data
 def test_market_from_history_matches_the_data(history):
-    from engine.history import load_difficulty_epochs
+    from engine.data.load import load_difficulty_epochs
 
     epochs = load_difficulty_epochs(EPOCHS)
     day = dt.date(2023, 6, 14)
@@ -150,7 +150,7 @@ def test_market_from_history_matches_the_data(history):
 
 def corrupt_after(history: pd.DataFrame, cutoff: dt.date, path: Path) -> pd.DataFrame:
     """Every row after ``cutoff`` made garbage that still passes the loader's validation."""
-    from engine.history import load_network_history
+    from engine.data.load import load_network_history
 
     df = history.copy()
     after = df.index > pd.Timestamp(cutoff)

@@ -27,11 +27,11 @@ from curves import toml_io
 from curves.market import Market
 from curves.periods import monthly_periods
 from curves.toml_io import InputError, commit_files, write_atomic
-from engine import calibration
-from engine.curve_builder import build_curve, day_windows
-from engine.model import ModelParams
-from engine.moments import PairMoments
-from engine.simulation import Simulation
+from engine.calibration import physical as calibration
+from engine.mc.model import ModelParams
+from engine.mc.moments import PairMoments
+from engine.mc.simulation import Simulation
+from engine.pricing.curve_builder import build_curve, day_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTFOLIO = ROOT / "examples" / "portfolio.toml"
@@ -291,8 +291,8 @@ def test_ctrl_c_inside_the_kernel_is_a_clean_keyboard_interrupt():
 
 _SIGNAL_SCRIPT = """
 import os, signal, sys, threading
-import engine.kernel as K
-from engine.cli import main
+import engine.mc.kernel as K
+from engine.app.cli import main
 
 kernel, sig = K.simulate_chunk, int(sys.argv[3])
 

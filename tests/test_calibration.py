@@ -14,21 +14,21 @@ from curves import protocol
 from curves.market import Market
 from curves.toml_io import InputError
 from curves.units import SECONDS_PER_DAY, TWO_POW_32
-from engine import kernel as K
-from engine.calibration import (
+from engine.calibration.physical import (
     TABLE_COLUMNS,
     CalibrationError,
     _nearest_pd,
     calibrate,
 )
-from engine.model import ModelParams
-from engine.simulation import Simulation
+from engine.mc import kernel as K
+from engine.mc.model import ModelParams
+from engine.mc.simulation import Simulation
 
 PARAM_NAMES = [f.name for f in fields(ModelParams)
                if f.name not in ("provenance", "marginal_cost_reference_date")]
 
 # Jumps and spikes large enough for a 4-sigma threshold to see them all (the method counts
-# large moves; see the engine.calibration docstring).
+# large moves; see the engine.calibration.physical docstring).
 TRUE = ModelParams(
     btc_jump_intensity_per_year=2.0, btc_jump_mean_log=-0.25, btc_jump_std_log=0.04,
     hashrate_vol_annual=0.25, hashrate_growth_per_year=0.0, hashrate_feedback_per_year=0.8,
@@ -76,7 +76,7 @@ def synth():
 def real():
     if not DAILY_CSV.is_file():
         pytest.skip("shared/data not present")
-    from engine.history import load_network_history
+    from engine.data.load import load_network_history
 
     return load_network_history(DAILY_CSV)
 

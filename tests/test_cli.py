@@ -20,7 +20,7 @@ import tomli_w
 from typer.testing import CliRunner
 
 from curves.market import Market
-from engine.cli import app
+from engine.app.cli import app
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE_PORTFOLIO = os.path.join(ROOT, "examples", "portfolio.toml")

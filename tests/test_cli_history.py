@@ -11,8 +11,8 @@ from real_data import EPOCHS_CSV as EPOCHS
 from real_data import needs_data
 from typer.testing import CliRunner
 
-from engine.cli import app
-from engine.model import ModelParams
+from engine.app.cli import app
+from engine.mc.model import ModelParams
 
 runner = CliRunner()
 

@@ -8,9 +8,9 @@ import pytest
 
 from curves import protocol
 from curves.market import Market
-from engine import kernel as K
-from engine.model import ModelParams
-from engine.simulation import Simulation
+from engine.mc import kernel as K
+from engine.mc.model import ModelParams
+from engine.mc.simulation import Simulation
 
 HV_K = 86_400 * 1e15 / 2**32
 
@@ -204,7 +204,7 @@ def test_daily_curve_with_a_frozen_network_is_hashvalue_times_the_forward():
 
 
 def test_daily_curve_prices_a_range_that_is_not_whole_months():
-    from engine.curve_builder import build_curve
+    from engine.pricing.curve_builder import build_curve
 
     m, model = Market.default(), ModelParams.default()
     a, b = dt.date(2026, 3, 10), dt.date(2026, 4, 20)
@@ -221,7 +221,7 @@ def test_daily_curve_prices_a_range_that_is_not_whole_months():
 def test_daily_control_variate_estimate_and_stderr_by_hand():
     # synthetic pair means: the estimate is the intercept of x on (c - F), its stderr the residual
     # sd / sqrt(n) (n - 1 degrees of freedom, as for the window estimates)
-    from engine.simulation import SimulationRun
+    from engine.mc.simulation import SimulationRun
 
     rng = np.random.default_rng(7)
     n, days = 500, 3

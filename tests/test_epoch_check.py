@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from curves.market import Market
 from curves.toml_io import InputError
-from engine.cli import app
-from engine.epoch_check import check_epochs, load_epochs_file
-from engine.history import difficulty_from_bits
-from engine.model import ModelParams
+from engine.app.cli import app
+from engine.backtest.epoch_check import check_epochs, load_epochs_file
+from engine.data.load import difficulty_from_bits
+from engine.mc.model import ModelParams
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FROZEN_MODEL = os.path.join(ROOT, "examples", "frozen_network_model.toml")

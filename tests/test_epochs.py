@@ -14,13 +14,13 @@ import tomli_w
 from typer.testing import CliRunner
 
 from curves.market import Market
-from engine import histogram
-from engine import kernel as K
-from engine.cli import app
-from engine.curve_builder import build_curve
-from engine.distributions import daily_bands, distribution_days, epoch_frame, epoch_percentile, expected_start_date
-from engine.model import ModelParams
-from engine.simulation import Simulation
+from engine.app.cli import app
+from engine.mc import histogram
+from engine.mc import kernel as K
+from engine.mc.distributions import daily_bands, distribution_days, epoch_frame, epoch_percentile, expected_start_date
+from engine.mc.model import ModelParams
+from engine.mc.simulation import Simulation
+from engine.pricing.curve_builder import build_curve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FROZEN_MODEL = os.path.join(ROOT, "examples", "frozen_network_model.toml")

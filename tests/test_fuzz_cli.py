@@ -37,11 +37,11 @@ from hypothesis import strategies as st
 from typer.main import get_command
 
 from curves.market import Market
-from engine import cli
-from engine.hashrate_shift import HashrateShift, ShiftSegment
-from engine.history import COINMETRICS_COLUMNS, EPOCH_COLUMNS, REQUIRED_COLUMNS
-from engine.model import ModelParams
-from engine.quotes import OPTIONAL_QUOTE_COLUMNS, QUOTE_COLUMNS
+from engine.app import cli
+from engine.calibration.hashrate_shift import HashrateShift, ShiftSegment
+from engine.calibration.quotes import OPTIONAL_QUOTE_COLUMNS, QUOTE_COLUMNS
+from engine.data.load import COINMETRICS_COLUMNS, EPOCH_COLUMNS, REQUIRED_COLUMNS
+from engine.mc.model import ModelParams
 from products import portfolio as portfolio_module
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,19 +7,19 @@ import pytest
 from real_data import DAILY_CSV, EPOCHS_CSV, needs_data
 
 from curves.protocol import hashvalue_btc_per_ph_day, hashvalue_btc_per_ph_day_array
-from engine.history import (
+from engine.app.plots import plot_history
+from engine.data.index import (
+    epoch_difficulty_changes,
+    hash_ribbons,
+    hashprice_history,
+    ribbon_signals,
+)
+from engine.data.load import (
     HistoryError,
     difficulty_from_bits,
     find_gaps,
     load_difficulty_epochs,
     load_network_history,
-)
-from engine.index_history import (
-    epoch_difficulty_changes,
-    hash_ribbons,
-    hashprice_history,
-    plot_history,
-    ribbon_signals,
 )
 
 HEADER = "date,price_usd,hashrate_ths,difficulty,fees_btc,subsidy_btc,blocks,height_end"

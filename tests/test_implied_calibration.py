@@ -20,13 +20,13 @@ from typer.testing import CliRunner
 from curves.market import Market
 from curves.periods import monthly_periods
 from curves.toml_io import InputError
-from engine.cli import app
-from engine.curve_builder import build_curve
-from engine.hashrate_shift import HashrateShift, ShiftSegment
-from engine.implied_calibration import bootstrap_hashrate_shift, reprice_quotes, segment_ends
-from engine.model import ModelParams
-from engine.quotes import Quote, load_quotes
-from engine.simulation import DAYS_PER_YEAR
+from engine.app.cli import app
+from engine.calibration.hashrate_shift import HashrateShift, ShiftSegment
+from engine.calibration.implied import bootstrap_hashrate_shift, reprice_quotes, segment_ends
+from engine.calibration.quotes import Quote, load_quotes
+from engine.mc.model import ModelParams
+from engine.mc.simulation import DAYS_PER_YEAR
+from engine.pricing.curve_builder import build_curve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE_QUOTES = os.path.join(ROOT, "examples", "quotes.csv")

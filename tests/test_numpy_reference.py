@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.numpy_reference import monthly_windows, simulate_numpy  # noqa: E402
 from curves.market import Market  # noqa: E402
-from engine.model import ModelParams  # noqa: E402
-from engine.simulation import Simulation  # noqa: E402
+from engine.mc.model import ModelParams  # noqa: E402
+from engine.mc.simulation import Simulation  # noqa: E402
 
 HP = "hashprice_usd_per_ph_day"
 PATHS = 20_000

@@ -12,13 +12,13 @@ from real_data import DAILY_CSV, EPOCHS_CSV, needs_data
 from curves import protocol
 from curves.market import Market
 from curves.schema import relaxed
-from engine import backtest as B
-from engine import calibration as C
-from engine import kernel as K
-from engine.hashrate_filter import filter_hashrate
-from engine.model import ModelParams
-from engine.newey_west import mean_and_stderr
-from engine.simulation import Simulation, build_inputs
+from engine.backtest import backtest as B
+from engine.calibration import physical as C
+from engine.calibration.newey_west import mean_and_stderr
+from engine.data.hashrate_filter import filter_hashrate
+from engine.mc import kernel as K
+from engine.mc.model import ModelParams
+from engine.mc.simulation import Simulation, build_inputs
 
 
 def frozen(**changes) -> ModelParams:
@@ -73,7 +73,7 @@ def test_filter_refuses_short_or_bad_input():
 
 @needs_data
 def test_filter_on_real_history():
-    from engine.history import load_network_history
+    from engine.data.load import load_network_history
 
     h = load_network_history(DAILY_CSV)
     h = h.set_index("date") if "date" in h.columns else h
@@ -145,7 +145,7 @@ def test_jumps_recover_at_their_rate(recovery):
 # ---- guardrails --------------------------------------------------------------------------------------
 @needs_data
 def test_short_history_calibrates_to_plausible_growth():
-    from engine.history import load_network_history
+    from engine.data.load import load_network_history
 
     res = C.calibrate(load_network_history(DAILY_CSV), dt.date(2018, 2, 1))
     p, tab = res.params, res.table.set_index("parameter")
@@ -187,8 +187,8 @@ def test_median_bias_is_the_mean_log_error_with_a_hac_stderr():
 
 @needs_data
 def test_realised_difficulty_extends_past_the_daily_file_with_the_epochs():
-    from engine.history import load_difficulty_epochs, load_network_history
-    from engine.index_history import hashprice_history
+    from engine.data.index import hashprice_history
+    from engine.data.load import load_difficulty_epochs, load_network_history
 
     h = load_network_history(DAILY_CSV)
     ep = load_difficulty_epochs(EPOCHS_CSV)

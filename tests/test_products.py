@@ -14,9 +14,9 @@ from curves import protocol
 from curves.market import Market
 from curves.periods import Period, month_slices
 from curves.toml_io import InputError
-from engine.curve_builder import build_curve
-from engine.model import ModelParams
-from engine.pricing import price_trades
+from engine.mc.model import ModelParams
+from engine.pricing.curve_builder import build_curve
+from engine.pricing.pricer import price_trades
 from products.hashrate_forward import HashrateForward
 from products.miner_fleet import MinerFleet
 from products.portfolio import parse_portfolio

@@ -6,10 +6,10 @@ import pytest
 from scipy import stats
 
 from curves.market import Market
-from engine import rng
-from engine.distributions import daily_bands, epoch_frame
-from engine.model import ModelParams
-from engine.simulation import Simulation
+from engine.mc import rng
+from engine.mc.distributions import daily_bands, epoch_frame
+from engine.mc.model import ModelParams
+from engine.mc.simulation import Simulation
 
 WINDOWS = [(0, 27), (28, 58), (59, 88), (10, 80)]
 

@@ -17,10 +17,10 @@ from curves import protocol
 from curves.market import MARKET_SCHEMA, Market
 from curves.schema import relaxed
 from curves.toml_io import InputError
-from engine.cli import app
-from engine.hashrate_shift import SEGMENT_SCHEMA, SHIFT_SCHEMA, HashrateShift
-from engine.model import MODEL_SCHEMA, PARAMETERS, ModelParams
-from engine.quotes import QUOTE_SCHEMA, load_quotes
+from engine.app.cli import app
+from engine.calibration.hashrate_shift import SEGMENT_SCHEMA, SHIFT_SCHEMA, HashrateShift
+from engine.calibration.quotes import QUOTE_SCHEMA, load_quotes
+from engine.mc.model import MODEL_SCHEMA, PARAMETERS, ModelParams
 from products.hashrate_forward import SCHEMA as FORWARD_SCHEMA
 from products.hashrate_forward import HashrateForward
 from products.portfolio import load_portfolio, parse_portfolio

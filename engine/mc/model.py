@@ -2,7 +2,7 @@
 
 BTC is risk-neutral: its drift makes E[S_t] equal the market's BTC forward, its diffusion
 variance is the market's implied variance less the jump variance. Hashrate and fees are not
-traded, so they evolve under physically calibrated dynamics (see ``engine.calibration``):
+traded, so they evolve under physically calibrated dynamics (see ``engine.calibration.physical``):
 
 * log hashrate: ln H = ln H_on + X, where the hashrate online follows
   d ln H_on = [g + beta * (ln EMA_tau(hashprice) - ln cost_t)] dt + sigma_H dW_H,

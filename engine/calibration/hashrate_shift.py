@@ -19,7 +19,7 @@ import tomli_w
 from curves.market import MAX_HORIZON_DAYS
 from curves.schema import GENESIS_DATE, Schema, Spec, reading
 from curves.toml_io import InputError, read_toml, write_atomic
-from engine.simulation import DAYS_PER_YEAR
+from engine.mc.simulation import DAYS_PER_YEAR
 
 SHIFT_UNITS = "additive drift of ln(hashrate) per day; shift_per_year = 365 x shift_per_day"
 MAX_SHIFT_PER_YEAR = 40.0  # calibrate-quotes searches at most +-40/year (max_shift_per_year)

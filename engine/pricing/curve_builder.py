@@ -1,7 +1,7 @@
 """Build a HashpriceCurve from the Monte Carlo engine.
 
 >>> from curves.market import Market
->>> from engine.model import ModelParams
+>>> from engine.mc.model import ModelParams
 >>> curve = build_curve(Market.default(), ModelParams.default(), months=2, paths=2_000, seed=3)
 >>> list(curve.to_frame().columns[:4])
 ['start', 'end', 'days', 'hashprice_usd_per_ph_day']
@@ -17,10 +17,10 @@ from curves.hashprice_curve import HashpriceCurve
 from curves.market import Market
 from curves.periods import Period, monthly_periods
 from curves.toml_io import InputError
-from engine import kernel as K
-from engine.distributions import daily_bands, distribution_days, epoch_frame
-from engine.model import ModelParams
-from engine.simulation import Simulation, SimulationRun
+from engine.mc import kernel as K
+from engine.mc.distributions import daily_bands, distribution_days, epoch_frame
+from engine.mc.model import ModelParams
+from engine.mc.simulation import Simulation, SimulationRun
 
 
 def day_windows(sim: Simulation, periods: Sequence[Period]) -> list[tuple[int, int]]:

@@ -29,8 +29,8 @@ from rich.table import Table
 from curves import protocol
 from curves.market import Market
 from curves.toml_io import InputError, current_stage, os_reason, staged_writes
-from engine.interrupts import Terminated, raise_terminated
-from engine.model import ModelParams
+from engine.mc.interrupts import Terminated, raise_terminated
+from engine.mc.model import ModelParams
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Hashprice forward curves and hashrate derivatives pricing.")
@@ -107,8 +107,8 @@ def _resolved(path) -> str:
 
 
 def output_path(path: Path | None, field: str, suffixes=None, kind: str = "") -> Path | None:
-    """Check an output option before any work (see engine.output.check_output_path)."""
-    from engine.output import check_output_path
+    """Check an output option before any work (see engine.app.output.check_output_path)."""
+    from engine.app.output import check_output_path
 
     if path is None:
         return None
@@ -118,7 +118,7 @@ def output_path(path: Path | None, field: str, suffixes=None, kind: str = "") ->
 
 
 def input_path(path: Path | None, field: str) -> Path | None:
-    from engine.output import check_input_path
+    from engine.app.output import check_input_path
 
     return None if path is None else check_input_path(path, field)
 
@@ -152,7 +152,7 @@ def _write_stdout(text: str) -> None:
 
 def check_finite(doc: dict) -> dict:
     """A result document with a NaN or infinity is an error naming where."""
-    from engine.output import first_non_finite
+    from engine.app.output import first_non_finite
 
     bad = first_non_finite(doc)
     if bad is not None:
@@ -189,7 +189,7 @@ def _load_file(loader, path: Path, option: str):
 
 def load_epochs(path: Path):
     """The difficulty epochs CSV, with at least one epoch."""
-    from engine.history import load_difficulty_epochs
+    from engine.data.load import load_difficulty_epochs
 
     ep = load_difficulty_epochs(path)
     if ep.empty:
@@ -225,7 +225,7 @@ def load_model(path: Path | None) -> ModelParams:
 
 
 def print_json(doc: dict) -> None:
-    from engine.output import json_text
+    from engine.app.output import json_text
 
     emit(_write_stdout, json_text(doc))
 
@@ -267,8 +267,8 @@ def curve(
     shift: ShiftOpt = None,
 ):
     """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) and the next difficulty retargets."""
-    from engine.curve_builder import build_curve
-    from engine.output import TABLE_SUFFIXES, write_table
+    from engine.app.output import TABLE_SUFFIXES, write_table
+    from engine.pricing.curve_builder import build_curve
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
     output_path(plot, "plot", (".png",), "plots are PNG files, got")
@@ -283,7 +283,7 @@ def curve(
     if out is not None:
         write_table(c.to_frame(), out, doc)
     if plot is not None:
-        from engine.plots import plot_curve
+        from engine.app.plots import plot_curve
 
         plot_curve(c, plot)
     if json_out:
@@ -348,8 +348,8 @@ def epochs_check(
     threads: ThreadsOpt = None,
 ):
     """Out of sample: the model's difficulty per epoch from the as-of date against the epochs that followed."""
-    from engine.epoch_check import check_epochs, load_epochs_file
-    from engine.output import TABLE_SUFFIXES, write_table
+    from engine.app.output import TABLE_SUFFIXES, write_table
+    from engine.backtest.epoch_check import check_epochs, load_epochs_file
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
     check_paths(paths)
@@ -479,8 +479,8 @@ def price(
     """Price a portfolio; a trade with bad fields gets its error set while the rest are priced."""
     import pandas as pd
 
-    from engine.output import TABLE_SUFFIXES, write_table
-    from engine.pricing import price_trades
+    from engine.app.output import TABLE_SUFFIXES, write_table
+    from engine.pricing.pricer import price_trades
     from products.portfolio import load_portfolio
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
@@ -515,15 +515,15 @@ def history(
     json_out: JsonOpt = False,
 ):
     """Historical hashprice index (protocol math), fee share, Hash Ribbons and epoch changes."""
-    from engine.history import load_network_history
-    from engine.index_history import (
+    from engine.app.output import TABLE_SUFFIXES, write_table
+    from engine.app.plots import plot_history
+    from engine.data.index import (
         epoch_difficulty_changes,
         hash_ribbons,
         hashprice_history,
-        plot_history,
         ribbon_signals,
     )
-    from engine.output import TABLE_SUFFIXES, write_table
+    from engine.data.load import load_network_history
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
     output_path(plot, "plot", (".png",), "plots are PNG files, got")
@@ -573,9 +573,9 @@ def calibrate(
 ):
     """Estimate every model parameter from history up to --asof, with standard errors."""
     from curves.market import parse_date
-    from engine.calibration import CalibrationError, default_header
-    from engine.calibration import calibrate as run_calibration
-    from engine.history import load_network_history
+    from engine.calibration.physical import CalibrationError, default_header
+    from engine.calibration.physical import calibrate as run_calibration
+    from engine.data.load import load_network_history
 
     output_path(out, "out", (".toml",), "the model file is TOML, got")
     day = parse_date(asof, "asof") if asof else None
@@ -603,7 +603,7 @@ def load_shift(path: Path | None, mkt: Market):
     """The ``--shift`` file of ``curve``/``price``: a HashrateShift for the market's as-of date."""
     if path is None:
         return None
-    from engine.hashrate_shift import HashrateShift
+    from engine.calibration.hashrate_shift import HashrateShift
 
     try:
         hs = _load_file(HashrateShift.from_toml, path, "shift")
@@ -634,8 +634,8 @@ def calibrate_quotes(
     threads: ThreadsOpt = None,
 ):
     """Bootstrap the hashrate market price of risk (a drift shift per tenor) from quoted forwards."""
-    from engine.implied_calibration import bootstrap_hashrate_shift
-    from engine.quotes import load_quotes
+    from engine.calibration.implied import bootstrap_hashrate_shift
+    from engine.calibration.quotes import load_quotes
 
     output_path(out, "out", (".toml",), "the shift file is TOML, got")
     check_paths(paths)
@@ -682,8 +682,8 @@ def snapshot(
     import pandas as pd
 
     from curves.market import parse_date
-    from engine.historical_market import market_from_history
-    from engine.history import load_difficulty_epochs, load_network_history
+    from engine.data.historical_market import market_from_history
+    from engine.data.load import load_difficulty_epochs, load_network_history
 
     output_path(out, "out", (".toml",), "the market file is TOML, got")
     day = parse_date(asof, "asof") if asof else None
@@ -719,7 +719,7 @@ def _origin_errors(data: Path):
     """A model or market made from the data at an origin that the engine refuses is a data error."""
     from dataclasses import fields
 
-    from engine.calibration import CalibrationError
+    from engine.calibration.physical import CalibrationError
 
     made = {f.name for f in fields(ModelParams)} | {f.name for f in fields(Market)}
     try:
@@ -756,9 +756,10 @@ def backtest(
     """Rolling-origin backtest of hashprice, hashvalue and difficulty forecasts: coverage, PIT, CRPS
     against a naive random walk, and the median's log bias by period."""
     from curves.market import parse_date
-    from engine.backtest import plot_backtest, run_backtest
-    from engine.history import load_network_history
-    from engine.output import TABLE_SUFFIXES, write_table
+    from engine.app.output import TABLE_SUFFIXES, write_table
+    from engine.app.plots import plot_backtest
+    from engine.backtest.backtest import run_backtest
+    from engine.data.load import load_network_history
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
     output_path(plot, "plot", (".png",), "plots are PNG files, got")

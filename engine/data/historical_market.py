@@ -1,6 +1,6 @@
 """The physical market and network state on a past day, from the history up to that day only.
 
-The backtest (:mod:`engine.backtest`) starts its forecasts at each origin ``T`` from the
+The backtest (:mod:`engine.backtest.backtest`) starts its forecasts at each origin ``T`` from the
 physical market (:func:`market_from_history`), which carries the posterior of the current
 hashrate and the kernel's feedback EMA of the historical index (:func:`kernel_ema`).
 Nothing dated after ``T`` is read.
@@ -23,7 +23,7 @@ by 1.2/1.2/1.1. Network state: difficulty of the current epoch (from the epoch t
 given, else reconstructed exactly from the day's mean difficulty, see
 :func:`current_difficulty`), ``height = height_end``, fee per block = the day's fees /
 blocks (about the Luxor 144-block mean), ``hashrate_ehs`` and ``hashrate_log_sd`` = the
-level and posterior sd of :func:`engine.hashrate_filter.filter_hashrate` on the trailing
+level and posterior sd of :func:`engine.data.hashrate_filter.filter_hashrate` on the trailing
 block counts, ``hashprice_ema_usd_per_ph_day`` = the kernel's EMA of the historical index
 (the feedback state the calibration regressed on), epoch progress = ``height % 2016 + 1`` blocks at the trailing 7-day
 block rate (or the epoch's first-block timestamp when the epoch table is given).
@@ -43,8 +43,8 @@ from curves import protocol
 from curves.market import Market
 from curves.toml_io import InputError
 from curves.units import H_PER_TH, SECONDS_PER_DAY
-from engine.hashrate_filter import MIN_FILTER_DAYS, filter_hashrate
-from engine.index_history import hashprice_history
+from engine.data.hashrate_filter import MIN_FILTER_DAYS, filter_hashrate
+from engine.data.index import hashprice_history
 
 DAYS_PER_MONTH = 30
 DAYS_PER_YEAR = 365.0
@@ -139,12 +139,12 @@ def market_from_history(history: pd.DataFrame, asof: dt.date, *, vol_window_days
                         ema_days: float = 30.0, index: pd.DataFrame | None = None) -> Market:
     """A physical-measure :class:`Market` on a historical day, from rows dated ``<= asof`` only.
 
-    See the module docstring for each field. ``epochs`` (:func:`engine.history.load_difficulty_epochs`)
+    See the module docstring for each field. ``epochs`` (:func:`engine.data.load.load_difficulty_epochs`)
     is optional: its difficulty and first-block timestamp of the current epoch replace the
     reconstructions; only the epoch that has started by ``asof`` is read.
     ``hashrate_vol_annual`` (the hashrate filter's level noise) and ``ema_days`` (the feedback
     EMA) come from the model that will run on the market; ``index`` is the precomputed
-    :func:`engine.index_history.hashprice_history` of ``history`` (rows after ``asof`` ignored).
+    :func:`engine.data.index.hashprice_history` of ``history`` (rows after ``asof`` ignored).
 
     >>> import pandas as pd
     >>> days = pd.date_range("2024-01-01", periods=60, name="date")

@@ -7,7 +7,7 @@ Rare work (normal tails, jumps, retargets, halvings) runs in scalar fix-up passe
 Block results are reduced by the caller in block order, so sums never depend on threads.
 
 Distributions: each retarget's difficulty (per epoch) and, on requested days, the daily index
-and difficulty are counted on the fixed log-ratio grid of :mod:`engine.histogram`. Counts are
+and difficulty are counted on the fixed log-ratio grid of :mod:`engine.mc.histogram`. Counts are
 integers, so they go to one histogram per *lane* (a lane is a sequence of blocks run by one
 thread) and their totals are exact in any merge order; memory is lanes x histograms x bins.
 """
@@ -17,8 +17,8 @@ from numba import njit, prange
 
 from curves import protocol
 from curves.units import SATS_PER_BTC, SECONDS_PER_DAY, TWO_POW_32
-from engine import rng
-from engine.histogram import N_BINS, bin_index
+from engine.mc import rng
+from engine.mc.histogram import N_BINS, bin_index
 
 # per-day inputs: columns of ``steps``
 S_BTC_DRIFT, S_BTC_VOL, S_HASHRATE_SHIFT, S_LOG_COST = 0, 1, 2, 3
@@ -40,7 +40,7 @@ N_QUANTITIES = 5
 (D_HP, D_HP2, D_HV, D_HV2, D_BTC, D_BTC2, D_HP_BTC, D_DIFF) = range(8)
 N_DAILY = 8
 # window pair-mean moment sums: x, x^2, control c (window BTC average), c^2, x*c; then the
-# block's central sums of x: (x - block mean)^2, ^3, ^4 (sample-quality checks, engine.moments)
+# block's central sums of x: (x - block mean)^2, ^3, ^4 (sample-quality checks, engine.mc.moments)
 M_X, M_XX, M_C, M_CC, M_XC, M_X2C, M_X3C, M_X4C = range(8)
 N_MOMENTS = 8
 # per-epoch sums per block, antithetic pairs as the units: x = members of the pair that reach
@@ -118,7 +118,7 @@ def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, 
 def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_days,
                    win_cp0, win_cp1, win_len, n_samples, n_epochs, store_paths, n_epoch_hist, day_slot,
                    n_lanes):
-    """Simulate pairs [pair_start, pair_start + n_pairs); see ``engine.simulation`` for the driver.
+    """Simulate pairs [pair_start, pair_start + n_pairs); see ``engine.mc.simulation`` for the driver.
 
     Epoch k is the k-th retarget after the start (k = 0 the next one); only the first
     ``n_epochs`` are recorded, and the first ``n_epoch_hist`` of them histogrammed. On day t

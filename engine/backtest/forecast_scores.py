@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from engine.newey_west import mean_and_stderr
+from engine.calibration.newey_west import mean_and_stderr
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 PIT_BINS = 10

@@ -3,15 +3,15 @@
 For each origin ``T`` (the first day of each month from ``start``), with the data of days
 ``<= T`` only:
 
-1. :func:`engine.historical_market.market_from_history` builds the network state and a
+1. :func:`engine.data.historical_market.market_from_history` builds the network state and a
    physical BTC market at ``T``;
-2. :func:`engine.calibration.calibrate` fits every model parameter on the same data;
+2. :func:`engine.calibration.physical.calibrate` fits every model parameter on the same data;
 3. the Monte Carlo engine simulates the physical measure and keeps, per path, the average
    daily hashprice (USD/PH/day) and hashvalue (BTC/PH/day) over each target window;
 4. a naive benchmark (a random walk in the log index) makes the same forecasts.
 
-Only then are the realised index averages (:func:`engine.index_history.hashprice_history`)
-looked up and the forecasts scored (:mod:`engine.forecast_scores`): PIT, CRPS and the 50% / 90%
+Only then are the realised index averages (:func:`engine.data.index.hashprice_history`)
+looked up and the forecasts scored (:mod:`engine.backtest.forecast_scores`): PIT, CRPS and the 50% / 90%
 central intervals.
 
 Definitions
@@ -27,7 +27,7 @@ window is fully inside the data; every horizon uses the same origins.
 **Simulation state.** The kernel's hashrate-feedback EMA starts at the EMA of the
 historical index at ``T`` (the state the calibration regressed on), not at the spot index.
 The initial hashrate (``hashrate_state``): ``"filtered"`` (default) is the market's
-filtered level and posterior sd (:mod:`engine.hashrate_filter`), each path drawing its own
+filtered level and posterior sd (:mod:`engine.data.hashrate_filter`), each path drawing its own
 start; ``"7d"`` starts every path at the raw 7-day mean of the block-count estimate, as if
 it were exact (the state before the filter, kept for comparison).
 
@@ -37,13 +37,13 @@ the standard deviation of daily log changes of the index over the trailing
 ``naive_window_days``; simulated with the same number of paths and averaged over the same
 windows. USD and BTC indices each get their own ``s``.
 
-The physical market at ``T`` is documented in :mod:`engine.historical_market`.
+The physical market at ``T`` is documented in :mod:`engine.data.historical_market`.
 
 **Summary** (:func:`summarise`). Each forecast is scored by
-:func:`engine.forecast_scores.score_samples` (PIT, CRPS, 50% / 90% interval hits; definitions there).
+:func:`engine.backtest.forecast_scores.score_samples` (PIT, CRPS, 50% / 90% interval hits; definitions there).
 CRPS is positively homogeneous, so ``crps_rel`` (CRPS divided by the index at the origin)
 weights the 2018 and 2025 hashprice levels equally. The summary compares the mean CRPS of
-model and naive, with a Diebold-Mariano t statistic (:func:`engine.forecast_scores.diebold_mariano`)
+model and naive, with a Diebold-Mariano t statistic (:func:`engine.backtest.forecast_scores.diebold_mariano`)
 on the relative CRPS (HAC, Bartlett lags = horizon: forecasts from origins less than ``h`` months
 apart share shocks).
 
@@ -75,19 +75,19 @@ import pandas as pd
 from curves.market import Market
 from curves.toml_io import InputError
 from curves.units import H_PER_EH, H_PER_TH
-from engine import kernel as K
-from engine.calibration import calibrate
-from engine.forecast_scores import PIT_BINS, QUANTILES, coverage_summary, diebold_mariano, score_samples
-from engine.historical_market import (
+from engine.backtest.forecast_scores import QUANTILES, coverage_summary, diebold_mariano, score_samples
+from engine.calibration.newey_west import mean_and_stderr
+from engine.calibration.physical import calibrate
+from engine.data.historical_market import (
     DAYS_PER_MONTH,
     VOL_MODELS,
     _daily,
     _row_position,
     market_from_history,
 )
-from engine.index_history import hashprice_history
-from engine.newey_west import mean_and_stderr
-from engine.simulation import Simulation
+from engine.data.index import hashprice_history
+from engine.mc import kernel as K
+from engine.mc.simulation import Simulation
 
 TARGETS = ("usd", "btc", "difficulty")
 INDEX_COLUMNS = {"usd": "hashprice_usd_per_ph_day", "btc": "hashvalue_btc_per_ph_day",
@@ -411,88 +411,3 @@ def summarise(records: pd.DataFrame, periods=BIAS_PERIODS) -> pd.DataFrame:
         row.update(model_pit_histogram=m["pit_histogram"], naive_pit_histogram=nv["pit_histogram"])
         out.append(row)
     return pd.DataFrame(out)
-
-
-# ---- the figure ---------------------------------------------------------------------------------
-def plot_backtest(result: BacktestResult, path) -> None:
-    """PIT histograms (model vs naive) per horizon and unit, interval coverage, CRPS ratios,
-    and the 1-month USD fan of forecasts against the realised index."""
-    from matplotlib.figure import Figure
-
-    from engine.output import save_figure
-
-    s = result.summary
-    horizons = sorted(s["horizon_months"].unique())
-    nh = len(horizons)
-    fig = Figure(figsize=(4.2 * max(nh, 3), 15), layout="constrained")
-    grid = fig.add_gridspec(5, max(nh, 3))
-    edges = np.linspace(0, 1, PIT_BINS + 1)
-    centers = 0.5 * (edges[1:] + edges[:-1])
-    for row, c in enumerate(TARGETS):
-        for k, h in enumerate(horizons):
-            ax = fig.add_subplot(grid[row, k])
-            r = s[(s["horizon_months"] == h) & (s["target"] == c)].iloc[0]
-            n = r["origins"]
-            ax.bar(centers - 0.022, np.array(r["model_pit_histogram"]) / n, width=0.044,
-                   label="model", color="tab:blue")
-            ax.bar(centers + 0.022, np.array(r["naive_pit_histogram"]) / n, width=0.044,
-                   label="naive RW", color="tab:gray")
-            ax.axhline(1.0 / PIT_BINS, color="k", lw=0.8, ls="--")
-            ax.set_title(f"PIT, {h}m ahead, {UNITS[c]} (n={n})", fontsize=10)
-            ax.set_xlim(0, 1)
-            if k == 0:
-                ax.set_ylabel("fraction of origins")
-                ax.legend(fontsize=8)
-    labels = [f"{h}m {c.upper()}" for c in TARGETS for h in horizons]
-    pick = [s[(s["horizon_months"] == h) & (s["target"] == c)].iloc[0]
-            for c in TARGETS for h in horizons]
-    x = np.arange(len(labels))
-    ax = fig.add_subplot(grid[3, 0])
-    for off, key, col in ((-0.3, "model_coverage_90", "tab:blue"), (-0.1, "naive_coverage_90", "tab:gray"),
-                          (0.1, "model_coverage_50", "tab:cyan"), (0.3, "naive_coverage_50", "silver")):
-        ax.bar(x + off, [p[key] for p in pick], width=0.2, color=col,
-               label=key.replace("_coverage_", " ") + "%")
-    ax.axhline(0.9, color="k", lw=0.8, ls="--")
-    ax.axhline(0.5, color="k", lw=0.8, ls=":")
-    ax.axhspan(*ACCEPT_COVERAGE_90[1], color="green", alpha=0.08)  # the 1-6 month bar
-    ax.set_xticks(x, labels, rotation=45, fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_title("interval coverage", fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
-    ax = fig.add_subplot(grid[3, 1])
-    ax.bar(x - 0.2, [p["crps_ratio"] for p in pick], width=0.4, label="mean CRPS ratio")
-    ax.bar(x + 0.2, [p["crps_rel_ratio"] for p in pick], width=0.4, label="relative CRPS ratio")
-    ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax.set_xticks(x, labels, rotation=45, fontsize=8)
-    ax.set_title("CRPS model / naive (< 1: model better)", fontsize=10)
-    ax.legend(fontsize=7)
-    ax = fig.add_subplot(grid[3, 2])
-    ax.axis("off")
-    text = [f"{result.settings['origins']} origins {result.settings['first_origin']}.."
-            f"{result.settings['last_origin']}", f"{result.settings['paths']:,} paths, seed "
-            f"{result.settings['seed']}", f"run time {result.seconds:.1f} s", ""]
-    for p, lab in zip(pick, labels):
-        text.append(f"{lab}: cov90 {p['model_coverage_90']:.0%} / {p['naive_coverage_90']:.0%}, "
-                    f"CRPS x{p['crps_ratio']:.2f}")
-    ax.text(0, 1, "\n".join(text), va="top", family="monospace", fontsize=8)
-    ax = fig.add_subplot(grid[4, :])
-    h0 = horizons[0]
-    g = result.records[(result.records["horizon_months"] == h0)
-                       & (result.records["target"] == "usd")].sort_values("origin")
-    mid = pd.to_datetime(g["target_start"]) + (pd.to_datetime(g["target_end"])
-                                               - pd.to_datetime(g["target_start"])) / 2
-    ax.fill_between(mid, g["model_q05"], g["model_q95"], color="tab:blue", alpha=0.2,
-                    label="model 90%", step="mid")
-    ax.fill_between(mid, g["model_q25"], g["model_q75"], color="tab:blue", alpha=0.4,
-                    label="model 50%", step="mid")
-    ax.plot(mid, g["naive_q05"], color="tab:gray", lw=0.8, ls="--", label="naive 90%")
-    ax.plot(mid, g["naive_q95"], color="tab:gray", lw=0.8, ls="--")
-    ax.plot(mid, g["realised"], "o-", color="tab:red", ms=3, lw=1, label="realised")
-    ax.set_yscale("log")
-    ax.set_ylabel("USD/PH/day")
-    ax.set_title(f"{h0}-month-ahead forecasts of the 30-day average hashprice vs realised",
-                 fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, ncol=5)
-    save_figure(fig, path)
-

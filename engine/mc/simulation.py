@@ -1,7 +1,7 @@
 """The simulation driver: market + model -> per-day kernel inputs -> chunks of pairs -> fixings.
 
 >>> from curves.market import MAX_HORIZON_DAYS, QL_FIRST_DATE, QL_LAST_DATE, Market
->>> from engine.model import ModelParams
+>>> from engine.mc.model import ModelParams
 >>> sim = Simulation(Market.default(), ModelParams.default(), n_days=40, n_paths=2_000, seed=1)
 >>> run = sim.run(windows=[(0, 27)])
 >>> run.window_mean("hashprice_usd_per_ph_day").shape
@@ -22,11 +22,11 @@ import numpy as np
 
 from curves.market import MAX_HORIZON_DAYS, QL_FIRST_DATE, QL_LAST_DATE, Market
 from curves.toml_io import InputError
-from engine import histogram, rng
-from engine import kernel as K
-from engine.interrupts import DeferredSignals
-from engine.model import ModelParams
-from engine.moments import PairMoments
+from engine.mc import histogram, rng
+from engine.mc import kernel as K
+from engine.mc.interrupts import DeferredSignals
+from engine.mc.model import ModelParams
+from engine.mc.moments import PairMoments
 
 DAYS_PER_YEAR = 365.0
 QUANTITIES = ("hashprice_usd_per_ph_day", "hashvalue_btc_per_ph_day", "difficulty", "btc_usd",
@@ -72,7 +72,7 @@ def build_inputs(market: Market, model: ModelParams, n_days: int,
     steps[:, K.S_BTC_DRIFT] = np.diff(np.log(fwd)) - 0.5 * diff_var - compensator
     steps[:, K.S_BTC_VOL] = np.sqrt(diff_var)
     if hashrate_shift_per_day is not None:
-        if hasattr(hashrate_shift_per_day, "per_day"):  # engine.hashrate_shift.HashrateShift
+        if hasattr(hashrate_shift_per_day, "per_day"):  # engine.calibration.hashrate_shift.HashrateShift
             hashrate_shift_per_day = hashrate_shift_per_day.per_day(n_days, market.asof)
         shift = np.asarray(hashrate_shift_per_day, dtype=float)
         if shift.shape != (n_days,) or not np.all(np.isfinite(shift)):
@@ -236,7 +236,7 @@ class SimulationRun:
 
     Epoch k (row k, from 0) is the (k+1)-th retarget after the as-of date: ``epochs`` holds its
     sums over antithetic pairs (``K.E_*``), ``epoch_hist`` the counts of ln(D_k / D_0) on the
-    grid of :mod:`engine.histogram` and ``epoch_range`` their exact min and max. On the days in
+    grid of :mod:`engine.mc.histogram` and ``epoch_range`` their exact min and max. On the days in
     ``distribution_days``, ``day_hist``/``day_range`` hold the same for ln(index / today's
     index) and ln(D / D_0) (``K.H_*``). ``difficulty_ref`` is D_0, ``index_ref_usd`` today's index.
     """

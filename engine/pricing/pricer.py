@@ -2,7 +2,7 @@
 per-path PV is accumulated chunk by chunk with the BTC forward as control variate.
 
 >>> from curves.market import Market
->>> from engine.model import ModelParams
+>>> from engine.mc.model import ModelParams
 >>> from products.portfolio import parse_portfolio
 >>> trades, errors = parse_portfolio({"trade": [{"id": "f1", "type": "hashprice_forward",
 ...     "start": "2026-03-01", "end": "2026-05-31", "strike": 40.0, "currency": "USD",
@@ -22,10 +22,10 @@ import numpy as np
 
 from curves.market import Market
 from curves.toml_io import InputError
-from engine import kernel as K
-from engine.model import ModelParams
-from engine.moments import PairMoments
-from engine.simulation import Simulation
+from engine.mc import kernel as K
+from engine.mc.model import ModelParams
+from engine.mc.moments import PairMoments
+from engine.mc.simulation import Simulation
 from products.portfolio import TradeError
 
 
@@ -70,7 +70,7 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
 
     ``hashrate_shift_per_day`` is the hashrate market price of risk: a per-day array at least as
     long as the simulated days (day 0 = as-of + 1; the excess is ignored) or a
-    ``HashrateShift`` from ``engine.hashrate_shift`` (flat after its last segment).
+    ``HashrateShift`` from ``engine.calibration.hashrate_shift`` (flat after its last segment).
     """
     results = [TradeResult(e.trade_id, e.type_name, error=e.error) for e in errors]
     live = []

@@ -1,18 +1,16 @@
 """Historical hashprice index, hash ribbons and difficulty-epoch changes from real data.
 
-Inputs are the frames of :mod:`engine.history` (daily rows indexed by date, epoch rows).
+Inputs are the frames of :mod:`engine.data.load` (daily rows indexed by date, epoch rows).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from curves.protocol import hashvalue_btc_per_ph_day_array
 from curves.units import TH_PER_EH, TH_PER_PH
-from engine.history import HistoryError
+from engine.data.load import HistoryError
 
 _CHANGE_PCT_DECIMALS_TOL = 5e-5  # the epoch file rounds change_pct to 4 decimals
 _DIFFICULTY_ROUNDING = 5e-4  # and difficulty to 3 decimals
@@ -129,37 +127,3 @@ def _check_change_pct(out, d, ratio, file_pct) -> None:
             f"change_pct in file {file_pct[i]!r} but difficulty gives {out['change_pct'][i]!r}",
             date=out["date"].iloc[i].date().isoformat(), column="change_pct",
         )
-
-
-def plot_history(frame: pd.DataFrame, ribbons: pd.DataFrame, path_png) -> Path:
-    """Two panels: hashprice index (USD/PH/day, log scale) and hash ribbons (EH/s).
-
-    Draws with the Agg canvas (no pyplot state) and writes the PNG atomically: a temporary
-    file in the target directory, then a rename. Returns the path.
-    """
-    from matplotlib.figure import Figure
-
-    from engine.output import save_figure
-
-    path = Path(path_png)
-    fig = Figure(figsize=(11, 7), layout="constrained")
-    ax_hp, ax_hr = fig.subplots(2, 1, sharex=True)
-    ax_hp.plot(frame.index, frame["hashprice_usd_per_ph_day"], lw=1.0, label="hashprice index")
-    ax_hp.set_yscale("log")
-    ax_hp.set_ylabel("USD / PH / day")
-    ax_hp.set_title("Hashprice (expected revenue at the day's difficulty)")
-    ax_hp.grid(True, which="both", alpha=0.3)
-    ax_hr.plot(ribbons.index, ribbons["hashrate_ehs"], lw=0.5, color="0.7", label="daily")
-    short, long = ribbons.attrs.get("short_days", "short"), ribbons.attrs.get("long_days", "long")
-    ax_hr.plot(ribbons.index, ribbons["sma_short_ehs"], lw=1.0, label=f"{short}d SMA")
-    ax_hr.plot(ribbons.index, ribbons["sma_long_ehs"], lw=1.0, label=f"{long}d SMA")
-    ax_hr.fill_between(ribbons.index, 0, 1, where=ribbons["capitulation"].to_numpy(),
-                       transform=ax_hr.get_xaxis_transform(), color="red", alpha=0.15,
-                       label="capitulation")
-    ax_hr.set_yscale("log")
-    ax_hr.set_ylabel("hashrate EH/s")
-    ax_hr.set_title("Hash ribbons")
-    ax_hr.grid(True, which="both", alpha=0.3)
-    ax_hr.legend(loc="upper left")
-    save_figure(fig, path)
-    return path

@@ -1,7 +1,7 @@
 """Market-implied calibration: bootstrap the hashrate market price of risk from quoted forwards.
 
 Hashrate is not traded, so its drift is calibrated to history under the physical measure
-(``engine.calibration``). Quoted hashprice forwards then pin down a **drift shift** of log
+(``engine.calibration.physical``). Quoted hashprice forwards then pin down a **drift shift** of log
 hashrate per tenor, the way a yield curve is bootstrapped from helpers: the shift is piecewise
 constant in time, one segment per quote, and flat after the last one.
 
@@ -26,11 +26,11 @@ Every simulation uses the same seed and paths (common random numbers; the RNG is
 counter-based, so the draws do not depend on the horizon either). The map shifts -> forwards is
 then smooth and deterministic, and the result is bit-identical run to run.
 
-Units: the shift is an additive drift of ln(hashrate) per day (see :mod:`engine.hashrate_shift`).
+Units: the shift is an additive drift of ln(hashrate) per day (see :mod:`engine.calibration.hashrate_shift`).
 
 >>> import datetime as dt
 >>> from curves.market import Market
->>> from engine.model import ModelParams
+>>> from engine.mc.model import ModelParams
 >>> quotes = [Quote(dt.date(2026, 2, 1), dt.date(2026, 2, 28), 39.5)]
 >>> res = bootstrap_hashrate_shift(Market.default(), ModelParams.default(), quotes, paths=2_000, seed=1)
 >>> bool(abs(res.fit["error_stderrs"].iloc[0]) < 0.1)
@@ -53,11 +53,11 @@ from scipy.optimize import brentq
 
 from curves.market import Market
 from curves.toml_io import InputError
-from engine import kernel as K
-from engine.hashrate_shift import SHIFT_UNITS, HashrateShift, ShiftSegment
-from engine.model import ModelParams
-from engine.quotes import HASHPRICE, Quote, parse_quotes
-from engine.simulation import DAYS_PER_YEAR, Simulation
+from engine.calibration.hashrate_shift import SHIFT_UNITS, HashrateShift, ShiftSegment
+from engine.calibration.quotes import HASHPRICE, Quote, parse_quotes
+from engine.mc import kernel as K
+from engine.mc.model import ModelParams
+from engine.mc.simulation import DAYS_PER_YEAR, Simulation
 
 LAG_DAYS = 14  # difficulty follows hashrate about one retarget epoch later
 MAX_POLISH_STEPS = 20
@@ -120,7 +120,7 @@ class ImpliedCalibration:
 
     def to_toml(self, path, header: str | None = None) -> None:
         """The shift file ``hashprice curve/price --shift`` reads, with the fit as information."""
-        cal = {"method": "engine.implied_calibration.bootstrap_hashrate_shift", "paths": self.paths,
+        cal = {"method": "engine.calibration.implied.bootstrap_hashrate_shift", "paths": self.paths,
                "seed": self.seed, "tol_stderr": self.tol_stderr,
                "quote": [{k: v for k, v in r.items() if v is not None} for r in json_records(self.fit)]}
         self.shift.to_toml(path, header=header, calibration=cal)

@@ -24,10 +24,10 @@ import pandas as pd
 
 from curves.market import MAX_HORIZON_DAYS, Market
 from curves.toml_io import InputError
-from engine.distributions import MIN_REACH_PROBABILITY, current_epoch_start_height, epoch_frame, epoch_percentile
-from engine.history import HistoryError, load_difficulty_epochs
-from engine.model import ModelParams
-from engine.simulation import Simulation
+from engine.data.load import HistoryError, load_difficulty_epochs
+from engine.mc.distributions import MIN_REACH_PROBABILITY, current_epoch_start_height, epoch_frame, epoch_percentile
+from engine.mc.model import ModelParams
+from engine.mc.simulation import Simulation
 
 HORIZON_MARGIN_DAYS = 28  # simulate this far past the last epoch's date, so that most paths reach it
 BAND = (5.0, 95.0)
@@ -48,7 +48,7 @@ def _plain(v):
 
 
 def load_epochs_file(path) -> pd.DataFrame:
-    """The epochs CSV (:func:`engine.history.load_difficulty_epochs`); bad files raise InputError."""
+    """The epochs CSV (:func:`engine.data.load.load_difficulty_epochs`); bad files raise InputError."""
     p = Path(path)
     if not p.is_file():
         raise InputError("epochs", f"{p}: file not found")

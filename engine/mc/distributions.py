@@ -1,5 +1,5 @@
 """Distributions from a run: difficulty per epoch (retarget) and the daily index and difficulty
-on selected days, read from the kernel's fixed-grid histograms (:mod:`engine.histogram`).
+on selected days, read from the kernel's fixed-grid histograms (:mod:`engine.mc.histogram`).
 
 Conventions:
 
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from curves import protocol
-from engine import histogram
-from engine import kernel as K
+from engine.mc import histogram
+from engine.mc import kernel as K
 
 MIN_REACH_PROBABILITY = 0.5
 EPOCH_QUANTILES = (0.05, 0.50, 0.95)

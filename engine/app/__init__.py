@@ -1,0 +1,1 @@
+"""The command line, output files and every plot; nothing imports app."""

@@ -1,0 +1,1 @@
+"""Out-of-sample checks: the rolling backtest, forecast scores, the epoch report."""

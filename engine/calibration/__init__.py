@@ -1,0 +1,1 @@
+"""Physical and market-implied calibration, quotes, shifts, Newey-West."""

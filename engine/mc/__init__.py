@@ -1,0 +1,1 @@
+"""The numbers: model parameters, counter RNG, the fused kernel, the chunked simulation driver."""

@@ -1,0 +1,1 @@
+"""Pricing trades and building curves from the Monte Carlo engine."""
