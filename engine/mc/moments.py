@@ -16,7 +16,7 @@ import numpy as np
 
 MIN_PAIRS = 16  # antithetic pairs needed before a standard error is reported
 MIN_EFFECTIVE_PAIRS = 5.0  # 3 n / kurtosis: how many pairs carry the sample's fourth moment
-MAX_CONTROL_Z = 4.0  # the control's sample mean may miss its known mean by this many stderrs
+MAX_CONTROL_Z = 5.0  # the control's sample mean may miss its known mean by this many stderrs
 DETERMINISTIC_REL_SD = 1e-12  # a spread below this (relative to the mean) is rounding noise
 
 
