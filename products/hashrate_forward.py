@@ -23,6 +23,8 @@ from curves.market import MAX_HORIZON_DAYS, Market
 from curves.periods import Period, month_slices
 from curves.schema import Schema, Spec
 from curves.toml_io import InputError
+from products.fixings import CashFlow, WindowFixing
+from products.registry import register
 from products.validation import TRADE_DATE, date_range
 
 INITIAL_MARGIN_PERCENT = {"USD": 35, "BTC": 18}
@@ -45,6 +47,7 @@ SCHEMA = Schema("hashprice_forward", {
 })
 
 
+@register
 @dataclass(frozen=True)
 class HashrateForward:
     """Non-deliverable hashprice forward. ``strike`` is USD/PH/day or BTC/PH/day."""
@@ -105,6 +108,23 @@ class HashrateForward:
     def fixing_periods(self) -> list[Period]:
         """The fixings this trade needs: average daily hashprice over each monthly slice."""
         return month_slices(self.start, self.end)
+
+    def fixings(self) -> tuple[WindowFixing, ...]:
+        """One fixing per monthly slice: the average daily USD hashprice index over it."""
+        return tuple(WindowFixing("hashprice_usd_per_ph_day", p.start, p.end) for p in self.fixing_periods())
+
+    def cash_flows(self, values, market: Market) -> list[CashFlow]:
+        """Each slice pays ``sign x size x days x (fixing - K)`` at its last day, in USD value.
+
+        ``values`` has one column per fixing (expectations, or a row per path). A BTC contract's
+        payment is valued at each day's BTC price (E[hashvalue_d S_d] = E[hashprice_d]) and its
+        strike at the slice's average BTC forward, so it is the USD value of the BTC amount.
+        """
+        x = np.asarray(values, dtype=float)
+        out = []
+        for s, (p, k) in enumerate(zip(self.fixing_periods(), self._slice_terms(market)[1], strict=True)):
+            out.append(CashFlow(p.end, self.sign * self.size_phs * p.days * (x[..., s] - k), "USD"))
+        return out
 
     def _slice_terms(self, market: Market) -> tuple[np.ndarray, np.ndarray]:
         """Per slice: weight (sign x size x days x DF at payment) and strike in USD/PH/day."""

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 from curves.schema import describe, reading
 from curves.toml_io import InputError, read_toml
-from products.hashrate_forward import HashrateForward
-
-TRADE_TYPES = {HashrateForward.type_name: HashrateForward}
+from products import hashrate_forward  # noqa: F401  (registers its product)
+from products.registry import TRADE_TYPES
 
 
 @dataclass(frozen=True)

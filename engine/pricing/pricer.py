@@ -106,8 +106,8 @@ def _simulate_and_price(trades, market, model, paths, seed, threads, progress, s
     windows, slots = [], []
     for t in trades:
         idx = []
-        for p in t.fixing_periods():
-            w = (sim.day_index(p.start), sim.day_index(p.end))
+        for f in t.fixings():
+            w = (sim.day_index(f.start), sim.day_index(f.end))
             if w not in windows:
                 windows.append(w)
             idx.append(windows.index(w))
