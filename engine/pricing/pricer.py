@@ -1,5 +1,6 @@
-"""Price a portfolio on one simulation: every trade's fixings become windows, every trade's
-per-path PV is accumulated chunk by chunk with the BTC forward as control variate.
+"""Price a portfolio on one simulation: every trade's fixings become windows; affine trades are
+priced in one matrix product per chunk of paths (:mod:`engine.pricing.batch`), others trade by
+trade, all with a linear BTC control variate whose mean is known exactly.
 
 >>> from curves.market import Market
 >>> from engine.mc.model import ModelParams
@@ -25,8 +26,11 @@ from curves.toml_io import InputError
 from engine.mc import kernel as K
 from engine.mc.model import ModelParams
 from engine.mc.moments import PairMoments
-from engine.mc.simulation import Simulation
+from engine.mc.simulation import QUANTITIES, Simulation
+from engine.pricing.batch import discounted_pv, trade_terms
 from products.portfolio import TradeError
+
+QUANTITY_INDEX = {name: k for k, name in enumerate(QUANTITIES)}
 
 
 @dataclass
@@ -96,41 +100,51 @@ def _file_order(results, trades, errors):
 
 
 def _simulate_and_price(trades, market, model, paths, seed, threads, progress, shift=None):
-    n_days = max((t.end - market.asof).days for t in trades)
+    terms = [trade_terms(t, market) for t in trades]
+    n_days = max((f.end - market.asof).days for tt in terms for f in tt.fixings)
     if shift is not None and not hasattr(shift, "per_day"):
         shift = np.asarray(shift, dtype=float)
         if shift.ndim == 1 and shift.size > n_days:
             shift = shift[:n_days]
     sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, threads=threads,
                      hashrate_shift_per_day=shift)
-    windows, slots = [], []
-    for t in trades:
-        idx = []
-        for f in t.fixings():
-            w = (sim.day_index(f.start), sim.day_index(f.end))
-            if w not in windows:
-                windows.append(w)
-            idx.append(windows.index(w))
-        slots.append(np.array(idx))
-    # control per trade: the same weights applied to the slice-average BTC price
-    with np.errstate(all="ignore"):
-        ctrl_means = np.array([t.pv_usd(_slice_forwards(sim, w_idx, windows), market)
-                               - t.pv_usd(np.zeros(len(w_idx)), market) for t, w_idx in zip(trades, slots)])
+    windows: dict = {}
+    cols, btc_cols = [], []  # per trade: flat columns of (window, quantity), and its windows' BTC
+    for tt in terms:
+        ws = [windows.setdefault((sim.day_index(f.start), sim.day_index(f.end)), len(windows))
+              for f in tt.fixings]
+        cols.append(np.array([w * K.N_QUANTITIES + QUANTITY_INDEX[f.quantity] for w, f in zip(ws, tt.fixings)],
+                             dtype=np.int64))
+        btc_cols.append(np.array([w * K.N_QUANTITIES + K.Q_BTC_USD for w in ws], dtype=np.int64))
+    window_list = sorted(windows, key=windows.get)
+    n_cols = len(window_list) * K.N_QUANTITIES
+    # terms as arrays, once: G maps window values to affine PVs, B maps BTC averages to controls
+    affine = [k for k, tt in enumerate(terms) if tt.affine]
+    other = [k for k, tt in enumerate(terms) if not tt.affine]
+    g = np.zeros((n_cols, len(affine)))
+    const = np.array([terms[k].const for k in affine])
+    b = np.zeros((n_cols, len(trades)))
+    for j, k in enumerate(affine):
+        np.add.at(g[:, j], cols[k], terms[k].slope)
+    for k, tt in enumerate(terms):
+        np.add.at(b[:, k], btc_cols[k], tt.slope)
+    fwd = np.zeros(n_cols)
+    for w, (lo, hi) in enumerate(window_list):
+        fwd[w * K.N_QUANTITIES + K.Q_BTC_USD] = sim.btc_forward[lo:hi + 1].mean()
+    ctrl_means = fwd @ b  # a linear control's mean is known exactly, whatever the payoff
     moments = PairMoments((len(trades),), sim.block_pairs)
 
     def on_chunk(_start, wv):
-        hp = wv[:, :, K.Q_HASHPRICE_USD]
-        btc = wv[:, :, K.Q_BTC_USD]
+        x = wv.reshape(wv.shape[0], n_cols)
         pv = np.empty((wv.shape[0], len(trades)))
-        ctrl = np.empty_like(pv)
         with np.errstate(all="ignore"):  # a trade too large to value is reported below
-            for k, (t, ix) in enumerate(zip(trades, slots)):
-                zero = t.pv_usd(np.zeros(len(ix)), market)
-                pv[:, k] = t.pv_usd(hp[:, ix], market)
-                ctrl[:, k] = t.pv_usd(btc[:, ix], market) - zero
+            pv[:, affine] = x @ g + const
+            for k in other:
+                pv[:, k] = discounted_pv(trades[k], x[:, cols[k]], market)
+            ctrl = x @ b
         moments.add(pv, ctrl)
 
-    sim.run(windows, on_chunk=on_chunk, progress=progress)
+    sim.run(window_list, on_chunk=on_chunk, progress=progress)
     with np.errstate(all="ignore"):
         pv = moments.mean(ctrl_means)
         se = moments.stderr(ctrl_means)
@@ -157,7 +171,3 @@ def _checked(res: TradeResult, problem: str | None) -> TradeResult:
         return TradeResult(res.trade_id, res.type_name, currency=res.currency,
                            error=f"pv_stderr: no trustworthy standard error: {problem}; use more paths")
     return res
-
-
-def _slice_forwards(sim, w_idx, windows):
-    return np.array([sim.btc_forward[windows[i][0]:windows[i][1] + 1].mean() for i in w_idx])
