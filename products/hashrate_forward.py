@@ -107,7 +107,7 @@ class HashrateForward:
 
     def fixing_periods(self) -> list[Period]:
         """The fixings this trade needs: average daily hashprice over each monthly slice."""
-        return month_slices(self.start, self.end)
+        return list(_month_slices(self.start, self.end))
 
     def fixings(self) -> tuple[WindowFixing, ...]:
         """One fixing per monthly slice: the average daily USD hashprice index over it."""
@@ -146,7 +146,12 @@ class HashrateForward:
         return self.fair_rate_from_pv(float(self.pv_usd(expected_hashprice_usd_by_slice, market)), market)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)
+def _month_slices(start: dt.date, end: dt.date) -> tuple[Period, ...]:
+    return tuple(month_slices(start, end))
+
+
+@functools.lru_cache(maxsize=4096)
 def _cached_slice_terms(trade: HashrateForward, market: Market) -> tuple[np.ndarray, np.ndarray]:
     """Pricing asks for a trade's terms once per chunk of paths: compute them once."""
     weights, strikes = [], []

@@ -57,12 +57,13 @@ def trade_terms(trade, market: Market) -> TradeTerms:
         if not isinstance(f, WindowFixing):
             raise InputError("fixings", f"{trade.trade_id}: {type(f).__name__} is not priced yet")
     n = len(fixings)
+    # every probe in one call: zero, the unit vectors, and two points to check affinity at
+    probes = np.vstack([np.zeros(n), np.eye(n), np.arange(1.0, n + 1.0), np.linspace(7.0, 0.5, n) ** 2])
     with np.errstate(all="ignore"):
-        const = float(discounted_pv(trade, np.zeros(n), market))
-        slope = np.array([float(discounted_pv(trade, np.eye(n)[s], market)) - const for s in range(n)])
-        probes = np.array([np.arange(1.0, n + 1.0), np.linspace(7.0, 0.5, n) ** 2])
         pv = discounted_pv(trade, probes, market)
-        lin = const + probes @ slope
-    scale = abs(const) + np.abs(probes) @ np.abs(slope)
-    affine = bool(np.all(np.isfinite(pv)) and np.all(np.abs(pv - lin) <= AFFINE_RTOL * scale))
+        const = float(pv[0])
+        slope = pv[1:n + 1] - const
+        lin = const + probes[n + 1:] @ slope
+    scale = abs(const) + np.abs(probes[n + 1:]) @ np.abs(slope)
+    affine = bool(np.all(np.isfinite(pv)) and np.all(np.abs(pv[n + 1:] - lin) <= AFFINE_RTOL * scale))
     return TradeTerms(fixings, const, slope, affine)

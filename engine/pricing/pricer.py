@@ -132,16 +132,18 @@ def _simulate_and_price(trades, market, model, paths, seed, threads, progress, s
     for w, (lo, hi) in enumerate(window_list):
         fwd[w * K.N_QUANTITIES + K.Q_BTC_USD] = sim.btc_forward[lo:hi + 1].mean()
     ctrl_means = fwd @ b  # a linear control's mean is known exactly, whatever the payoff
+    rows_g, rows_b = np.flatnonzero(g.any(axis=1)), np.flatnonzero(b.any(axis=1))  # the columns used
+    g, b = g[rows_g], b[rows_b]
     moments = PairMoments((len(trades),), sim.block_pairs)
 
     def on_chunk(_start, wv):
         x = wv.reshape(wv.shape[0], n_cols)
         pv = np.empty((wv.shape[0], len(trades)))
         with np.errstate(all="ignore"):  # a trade too large to value is reported below
-            pv[:, affine] = x @ g + const
+            pv[:, affine] = x[:, rows_g] @ g + const
             for k in other:
                 pv[:, k] = discounted_pv(trades[k], x[:, cols[k]], market)
-            ctrl = x @ b
+            ctrl = x[:, rows_b] @ b
         moments.add(pv, ctrl)
 
     sim.run(window_list, on_chunk=on_chunk, progress=progress)
