@@ -151,3 +151,25 @@ def test_batched_pricing_equals_trade_by_trade():
         assert r.trade_id == alone.trade_id and r.error is None
         assert r.pv_usd == pytest.approx(alone.pv_usd, rel=1e-11, abs=1e-8)
         assert r.pv_stderr == pytest.approx(alone.pv_stderr, rel=1e-9)
+
+
+def test_results_in_long_format_with_units_and_a_fair_rate_stderr():
+    from engine.mc.model import ModelParams
+    from engine.pricing.pricer import price_trades
+    from products.portfolio import parse_portfolio
+
+    good = HashrateForward("usd", dt.date(2026, 3, 1), dt.date(2026, 4, 30), 36.0, "USD", 5.0)
+    btc = HashrateForward("btc", dt.date(2026, 3, 1), dt.date(2026, 3, 31), 0.00045, "BTC", 2.0, "sell")
+    _, errors = parse_portfolio({"trade": [{"id": "bad", "type": "nope"}]})
+    res = price_trades([good, btc], MARKET, ModelParams.default(), paths=4_000, seed=2, errors=errors)
+    df = res.to_frame()
+    assert list(df.columns) == ["trade", "type", "measure", "value", "stderr", "unit", "error"]
+    rows = df.set_index(["trade", "measure"])
+    assert rows.loc[("usd", "pv"), "unit"] == "USD" and rows.loc[("btc", "fair_rate"), "unit"] == "BTC/PH/day"
+    assert rows.loc[("usd", "notional"), "value"] == good.notional and rows.loc[("usd", "notional"), "stderr"] == 0
+    assert rows.loc[("bad", "pv"), "error"].startswith("type:") and np.isnan(rows.loc[("bad", "pv"), "value"])
+    # fair-rate stderr = PV stderr / |dPV/dK|, dPV/dK = -sum of discounted size x days (the buyer)
+    by_id = {t.trade_id: t for t in res.trades}
+    dpv_dk = sum(MARKET.discount(p.end) * 5.0 * p.days for p in good.fixing_periods())
+    assert by_id["usd"].fair_rate_stderr == pytest.approx(by_id["usd"].pv_stderr / dpv_dk, rel=1e-9)
+    assert res.to_dict()["results"] == [r for t in res.trades for r in t.rows()]

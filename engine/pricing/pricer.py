@@ -44,11 +44,29 @@ class TradeResult:
     initial_margin: float | None = None
     currency: str | None = None
     error: str | None = None
+    fair_rate_stderr: float | None = None
 
     def to_dict(self) -> dict:
         return {"id": self.trade_id, "type": self.type_name, "pv_usd": self.pv_usd,
-                "pv_stderr": self.pv_stderr, "fair_rate": self.fair_rate, "notional": self.notional,
+                "pv_stderr": self.pv_stderr, "fair_rate": self.fair_rate,
+                "fair_rate_stderr": self.fair_rate_stderr, "notional": self.notional,
                 "initial_margin": self.initial_margin, "currency": self.currency, "error": self.error}
+
+    def rows(self) -> list[dict]:
+        """Long format: one row per measure, (trade, type, measure, value, stderr, unit, error)."""
+        base = {"trade": self.trade_id, "type": self.type_name}
+        if self.error is not None:
+            return [{**base, "measure": "pv", "value": None, "stderr": None, "unit": "USD", "error": self.error}]
+        cur = self.currency
+        out = [{**base, "measure": "pv", "value": self.pv_usd, "stderr": self.pv_stderr, "unit": "USD"}]
+        if self.fair_rate is not None:
+            out.append({**base, "measure": "fair_rate", "value": self.fair_rate, "stderr": self.fair_rate_stderr,
+                        "unit": f"{cur}/PH/day"})
+        for name in ("notional", "initial_margin"):
+            value = getattr(self, name)
+            if value is not None:
+                out.append({**base, "measure": name, "value": value, "stderr": 0.0, "unit": cur})
+        return [{**r, "error": None} for r in out]
 
 
 @dataclass
@@ -63,7 +81,15 @@ class PortfolioResult:
 
     def to_dict(self) -> dict:
         return {"trades": [t.to_dict() for t in self.trades], "total_pv_usd": self.total_pv_usd,
-                "paths": self.paths, "seed": self.seed}
+                "paths": self.paths, "seed": self.seed,
+                "results": [r for t in self.trades for r in t.rows()]}
+
+    def to_frame(self):
+        """The results in long format, a row per (trade, measure), units in their own column."""
+        import pandas as pd
+
+        return pd.DataFrame([r for t in self.trades for r in t.rows()],
+                            columns=["trade", "type", "measure", "value", "stderr", "unit", "error"])
 
 
 def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths: int = 100_000,
@@ -154,16 +180,18 @@ def _simulate_and_price(trades, market, model, paths, seed, threads, progress, s
     out = []
     for k, t in enumerate(trades):
         with np.errstate(all="ignore"):
-            res = TradeResult(t.trade_id, t.type_name, float(pv[k]), float(se[k]),
-                              t.fair_rate_from_pv(float(pv[k]), market), t.notional,
-                              t.initial_margin, t.currency)
+            fair = t.fair_rate_from_pv(float(pv[k]), market)
+            # the fair rate is affine in the PV: its stderr is the PV's, scaled by its slope
+            fair_se = None if fair is None else abs(t.fair_rate_from_pv(float(pv[k] + se[k]), market) - fair)
+            res = TradeResult(t.trade_id, t.type_name, float(pv[k]), float(se[k]), fair, t.notional,
+                              t.initial_margin, t.currency, fair_rate_stderr=fair_se)
         out.append(_checked(res, problems[k]))
     return out
 
 
 def _checked(res: TradeResult, problem: str | None) -> TradeResult:
     """A result whose numbers are all finite and whose stderr can be trusted, else its error."""
-    for name in ("notional", "initial_margin", "pv_usd", "pv_stderr", "fair_rate"):
+    for name in ("notional", "initial_margin", "pv_usd", "pv_stderr", "fair_rate", "fair_rate_stderr"):
         v = getattr(res, name)
         if v is not None and not math.isfinite(v):
             why = (f"{name}: not a finite number ({v!r}); the trade's size and strike are beyond what "
