@@ -157,12 +157,14 @@ def _cached_slice_terms(trade: HashrateForward, market: Market) -> tuple[np.ndar
     weights, strikes = [], []
     for p in trade.fixing_periods():
         weights.append(trade.sign * trade.size_phs * p.days * market.discount(p.end))
-        strikes.append(trade.strike if trade.currency == "USD" else trade.strike * _mean_forward(market, p))
+        strikes.append(trade.strike if trade.currency == "USD" else trade.strike * mean_btc_forward(market, p))
     w, k = np.array(weights), np.array(strikes)
     w.flags.writeable = False
     k.flags.writeable = False
     return w, k
 
 
-def _mean_forward(market: Market, p: Period) -> float:
+@functools.lru_cache(maxsize=4096)
+def mean_btc_forward(market: Market, p: Period) -> float:
+    """Average BTC forward over the slice's days: a BTC strike's USD value (the BTC convention)."""
     return float(np.mean([market.btc_forward_usd(p.start + dt.timedelta(days=k)) for k in range(p.days)]))

@@ -5,7 +5,7 @@ units and bounds; unknown and missing fields are errors of that trade alone.
 
 >>> trades, errors = parse_portfolio({"trade": [{"id": "a", "type": "nope"}]})
 >>> trades, errors[0].error
-([], "type: unknown trade type 'nope'; known: hashprice_forward")
+([], "type: unknown trade type 'nope'; known: hashprice_forward, hashprice_cap, hashprice_floor, hashprice_collar")
 >>> trades, errors = parse_portfolio({"trade": [{"id": "b", "type": ["hashprice_forward"]}]})
 >>> errors[0].trade_id, errors[0].error
 ('b', 'type: must be text naming the trade type, got an array')
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from curves.schema import describe, reading
 from curves.toml_io import InputError, read_toml
-from products import hashrate_forward  # noqa: F401  (registers its product)
+from products import hashprice_options, hashrate_forward  # noqa: F401  (they register their products)
 from products.registry import TRADE_TYPES
 
 

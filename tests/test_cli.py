@@ -296,12 +296,16 @@ def test_price_example_portfolio():
     doc = run_json("price", EXAMPLE_PORTFOLIO, "--paths", "2000")
     assert {"trades", "total_pv_usd"} <= set(doc)
     assert [t["id"] for t in doc["trades"]] == [
-        "ndf-mar26-usd", "ndf-q2-26-usd", "ndf-h2-26-btc", "ndf-cal27-usd"]
+        "ndf-mar26-usd", "ndf-q2-26-usd", "ndf-h2-26-btc", "ndf-cal27-usd", "cap-q3-26-usd",
+        "floor-q3-26-usd", "collar-h2-26-btc"]
     for t in doc["trades"]:
         assert TRADE_KEYS <= set(t)
-        assert t["type"] == "hashprice_forward"
         assert t["error"] is None
-        assert math.isfinite(t["pv_usd"]) and t["pv_stderr"] > 0 and t["fair_rate"] > 0
+        assert math.isfinite(t["pv_usd"]) and t["pv_stderr"] > 0
+        if t["type"] == "hashprice_forward":
+            assert t["fair_rate"] > 0 and t["fair_rate_stderr"] > 0
+        else:
+            assert t["fair_rate"] is None and t["type"].startswith("hashprice_")
     assert doc["total_pv_usd"] == pytest.approx(sum(t["pv_usd"] for t in doc["trades"]), rel=1e-12)
     # the fair rate re-prices each trade to zero: PV = (fair - K) x dPV/dK, sign set by the side
     by_id = {t["id"]: t for t in doc["trades"]}
@@ -316,7 +320,7 @@ def test_price_out_csv(tmp_path):
     assert res.exit_code == 0, res.stderr
     df = pd.read_csv(out)
     assert TRADE_KEYS <= set(df.columns)
-    assert len(df) == 4
+    assert len(df) == 7
     assert [p.name for p in tmp_path.iterdir()] == ["npv.csv"]
 
 

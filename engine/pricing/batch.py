@@ -3,9 +3,12 @@ discounted cash flows become a weight vector when they are affine in the fixings
 
 PV of trade k on a path is ``a_k + x . g_k`` for an affine trade (``x`` its fixing values), so a
 chunk of paths prices every affine trade in one matrix product ``X @ G + a``. The engine's
-control variate for trade k is ``btc . g_k``: the BTC window averages over the trade's windows
-with the same weights, a linear control whose mean is known exactly from the BTC forward, so it
-is valid for any payoff (for a non-affine trade ``g_k`` is its PV's slope at zero fixings).
+control variate for trade k is ``btc . c_k``: the BTC window averages over the trade's fixing
+windows, weighted by each window's days and discount factor. It is linear, so its mean is known
+exactly from the BTC forward and it is valid for any payoff; it does not depend on the payoff,
+so trades on the same windows share it (up to scale, which the regression absorbs) and parity
+relations between them hold exactly on the same paths. For an NDF it is proportional to the
+PV's own weights, the best linear control.
 
 >>> import datetime as dt
 >>> from curves.market import Market
@@ -42,12 +45,13 @@ def discounted_pv(trade, values, market: Market) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TradeTerms:
-    """``const + x . slope`` is the PV when ``affine``; ``slope`` weights the BTC control."""
+    """``const + x . slope`` is the PV when ``affine``; ``control`` weights the BTC control."""
 
     fixings: tuple
     const: float
     slope: np.ndarray
     affine: bool
+    control: np.ndarray
 
 
 def trade_terms(trade, market: Market) -> TradeTerms:
@@ -66,4 +70,5 @@ def trade_terms(trade, market: Market) -> TradeTerms:
         lin = const + probes[n + 1:] @ slope
     scale = abs(const) + np.abs(probes[n + 1:]) @ np.abs(slope)
     affine = bool(np.all(np.isfinite(pv)) and np.all(np.abs(pv[n + 1:] - lin) <= AFFINE_RTOL * scale))
-    return TradeTerms(fixings, const, slope, affine)
+    control = np.array([market.discount(f.end) * f.days for f in fixings])
+    return TradeTerms(fixings, const, slope, affine, control)

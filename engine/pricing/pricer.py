@@ -153,7 +153,7 @@ def _simulate_and_price(trades, market, model, paths, seed, threads, progress, s
     for j, k in enumerate(affine):
         np.add.at(g[:, j], cols[k], terms[k].slope)
     for k, tt in enumerate(terms):
-        np.add.at(b[:, k], btc_cols[k], tt.slope)
+        np.add.at(b[:, k], btc_cols[k], tt.control)
     fwd = np.zeros(n_cols)
     for w, (lo, hi) in enumerate(window_list):
         fwd[w * K.N_QUANTITIES + K.Q_BTC_USD] = sim.btc_forward[lo:hi + 1].mean()
