@@ -91,10 +91,9 @@ class _MonthlyOption:
         return out
 
 
-@register
 @dataclass(frozen=True)
-class HashpriceCap(_MonthlyOption):
-    """Pays ``max(A - K, 0)`` per PH/s and day of each month."""
+class _OneStrike(_MonthlyOption):
+    """The terms of a cap or a floor: one strike."""
 
     trade_id: str
     start: dt.date
@@ -103,34 +102,29 @@ class HashpriceCap(_MonthlyOption):
     currency: str
     size_phs: float
     side: str = "buy"
-    type_name = "hashprice_cap"
-    schema = Schema("hashprice_cap", {**COMMON, "type": Spec("choice", choices=("hashprice_cap",)), "strike": STRIKE})
 
     def __post_init__(self):
         self._post(("strike",))
+
+
+@register
+class HashpriceCap(_OneStrike):
+    """Pays ``max(A - K, 0)`` per PH/s and day of each month."""
+
+    type_name = "hashprice_cap"
+    schema = Schema("hashprice_cap", {**COMMON, "type": Spec("choice", choices=("hashprice_cap",)), "strike": STRIKE})
 
     def _payoff(self, a, market, p):
         return np.maximum(a - self._usd(self.strike, market, p), 0.0)
 
 
 @register
-@dataclass(frozen=True)
-class HashpriceFloor(_MonthlyOption):
+class HashpriceFloor(_OneStrike):
     """Pays ``max(K - A, 0)`` per PH/s and day of each month."""
 
-    trade_id: str
-    start: dt.date
-    end: dt.date
-    strike: float
-    currency: str
-    size_phs: float
-    side: str = "buy"
     type_name = "hashprice_floor"
     schema = Schema("hashprice_floor", {**COMMON, "type": Spec("choice", choices=("hashprice_floor",)),
                                         "strike": STRIKE})
-
-    def __post_init__(self):
-        self._post(("strike",))
 
     def _payoff(self, a, market, p):
         return np.maximum(self._usd(self.strike, market, p) - a, 0.0)
