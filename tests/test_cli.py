@@ -297,12 +297,12 @@ def test_price_example_portfolio():
     assert {"trades", "total_pv_usd"} <= set(doc)
     assert [t["id"] for t in doc["trades"]] == [
         "ndf-mar26-usd", "ndf-q2-26-usd", "ndf-h2-26-btc", "ndf-cal27-usd", "cap-q3-26-usd",
-        "floor-q3-26-usd", "collar-h2-26-btc"]
+        "floor-q3-26-usd", "collar-h2-26-btc", "hup-mar26"]
     for t in doc["trades"]:
         assert TRADE_KEYS <= set(t)
         assert t["error"] is None
         assert math.isfinite(t["pv_usd"]) and t["pv_stderr"] > 0
-        if t["type"] == "hashprice_forward":
+        if t["type"] in ("hashprice_forward", "hashrate_future"):
             assert t["fair_rate"] > 0 and t["fair_rate_stderr"] > 0
         else:
             assert t["fair_rate"] is None and t["type"].startswith("hashprice_")
@@ -320,7 +320,7 @@ def test_price_out_csv(tmp_path):
     assert res.exit_code == 0, res.stderr
     df = pd.read_csv(out)
     assert TRADE_KEYS <= set(df.columns)
-    assert len(df) == 7
+    assert len(df) == 8
     assert [p.name for p in tmp_path.iterdir()] == ["npv.csv"]
 
 

@@ -24,6 +24,7 @@ from engine.mc.model import MODEL_SCHEMA, PARAMETERS, ModelParams
 from products.hashprice_options import HashpriceCap, HashpriceCollar
 from products.hashrate_forward import SCHEMA as FORWARD_SCHEMA
 from products.hashrate_forward import HashrateForward
+from products.hashrate_future import HashrateFuture
 from products.portfolio import load_portfolio, parse_portfolio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -375,7 +376,8 @@ def test_calibrate_refuses_asof_after_the_data(tmp_path):
 
 # ---- the README states the same bounds ----------------------------------------------------------
 @pytest.mark.parametrize("schema", [MARKET_SCHEMA, MODEL_SCHEMA, FORWARD_SCHEMA, QUOTE_SCHEMA, SHIFT_SCHEMA,
-                                    SEGMENT_SCHEMA, HashpriceCap.schema, HashpriceCollar.schema],
+                                    SEGMENT_SCHEMA, HashpriceCap.schema, HashpriceCollar.schema,
+                                    HashrateFuture.schema],
                          ids=lambda s: s.name)
 def test_readme_tables_are_the_schemas(schema):
     readme = (ROOT / "README.md").read_text()

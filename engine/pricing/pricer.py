@@ -45,11 +45,13 @@ class TradeResult:
     currency: str | None = None
     error: str | None = None
     fair_rate_stderr: float | None = None
+    fair_rate_on_tick: float | None = None
 
     def to_dict(self) -> dict:
         return {"id": self.trade_id, "type": self.type_name, "pv_usd": self.pv_usd,
                 "pv_stderr": self.pv_stderr, "fair_rate": self.fair_rate,
-                "fair_rate_stderr": self.fair_rate_stderr, "notional": self.notional,
+                "fair_rate_stderr": self.fair_rate_stderr, "fair_rate_on_tick": self.fair_rate_on_tick,
+                "notional": self.notional,
                 "initial_margin": self.initial_margin, "currency": self.currency, "error": self.error}
 
     def rows(self) -> list[dict]:
@@ -61,6 +63,9 @@ class TradeResult:
         out = [{**base, "measure": "pv", "value": self.pv_usd, "stderr": self.pv_stderr, "unit": "USD"}]
         if self.fair_rate is not None:
             out.append({**base, "measure": "fair_rate", "value": self.fair_rate, "stderr": self.fair_rate_stderr,
+                        "unit": f"{cur}/PH/day"})
+        if self.fair_rate_on_tick is not None:
+            out.append({**base, "measure": "fair_rate_on_tick", "value": self.fair_rate_on_tick, "stderr": None,
                         "unit": f"{cur}/PH/day"})
         for name in ("notional", "initial_margin"):
             value = getattr(self, name)
@@ -183,15 +188,17 @@ def _simulate_and_price(trades, market, model, paths, seed, threads, progress, s
             fair = t.fair_rate_from_pv(float(pv[k]), market)
             # the fair rate is affine in the PV: its stderr is the PV's, scaled by its slope
             fair_se = None if fair is None else abs(t.fair_rate_from_pv(float(pv[k] + se[k]), market) - fair)
+            tick = t.on_tick(fair) if fair is not None and hasattr(t, "on_tick") else None
             res = TradeResult(t.trade_id, t.type_name, float(pv[k]), float(se[k]), fair, t.notional,
-                              t.initial_margin, t.currency, fair_rate_stderr=fair_se)
+                              t.initial_margin, t.currency, fair_rate_stderr=fair_se, fair_rate_on_tick=tick)
         out.append(_checked(res, problems[k]))
     return out
 
 
 def _checked(res: TradeResult, problem: str | None) -> TradeResult:
     """A result whose numbers are all finite and whose stderr can be trusted, else its error."""
-    for name in ("notional", "initial_margin", "pv_usd", "pv_stderr", "fair_rate", "fair_rate_stderr"):
+    for name in ("notional", "initial_margin", "pv_usd", "pv_stderr", "fair_rate", "fair_rate_stderr",
+                 "fair_rate_on_tick"):
         v = getattr(res, name)
         if v is not None and not math.isfinite(v):
             why = (f"{name}: not a finite number ({v!r}); the trade's size and strike are beyond what "
