@@ -57,9 +57,9 @@ STATS = {"cases": 0, "exit": {}, "commands": {}, "seconds": 0.0}
 def trade_types() -> dict:
     """The product registry (type name -> class), with each type's fields: new types are fuzzed
     as soon as they are registered."""
-    registry = portfolio_module.TRADE_TYPES
-    fields_of = getattr(portfolio_module, "_FIELDS", {})
-    return {name: tuple(fields_of.get(name, ())) for name in registry}
+    from products.registry import file_fields
+
+    return {name: file_fields(cls) for name, cls in portfolio_module.TRADE_TYPES.items()}
 
 
 def base_trades() -> list[dict]:
@@ -372,7 +372,8 @@ def portfolio_doc(b: Builder) -> dict:
         name = b.choose(sorted(types))
         t = {"id": f"gen{b.n}-{len(trades)}", "type": name}
         values = {"start": dt.date(2026, 3, 1), "end": dt.date(2026, 5, 31), "strike": 40.0,
-                  "currency": b.choose(["USD", "BTC"]), "size_phs": 10.0, "side": b.choose(["buy", "sell"])}
+                  "currency": b.choose(["USD", "BTC"]), "size_phs": 10.0, "side": b.choose(["buy", "sell"]),
+                  "floor_strike": 30.0, "cap_strike": 40.0, "contracts": 3, "price_usd_per_ph_day": 35.0}
         for f in types[name]:
             if f not in t:
                 t[f] = values.get(f, b.choose(TOML_VALUES))
@@ -678,7 +679,12 @@ def test_every_command_is_fuzzed():
 
 
 def test_every_trade_type_is_drawn():
-    assert set(trade_types()) >= {"hashprice_forward"}
+    """Every registered type is drawn, with its file fields, and has a valid example to mutate."""
+    types = trade_types()
+    assert set(types) >= {"hashprice_forward", "hashprice_cap", "hashprice_floor", "hashprice_collar",
+                          "hashrate_future"}
+    assert all({"id", "type"} < set(fields) for fields in types.values())
+    assert {t["type"] for t in base_trades()} == set(types)
 
 
 def test_synthetic_history_is_valid(tmp_path):
