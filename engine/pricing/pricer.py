@@ -115,8 +115,13 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
             live.append(t)
         except InputError as exc:
             results.append(TradeResult(t.trade_id, t.type_name, error=str(exc)))
-    if live:
-        results.extend(_simulate_and_price(live, market, model, paths, seed, threads, progress,
+    analytic = [t for t in live if hasattr(t, "analytic_pv_usd")]
+    simulated = [t for t in live if not hasattr(t, "analytic_pv_usd")]
+    for t in analytic:  # priced in closed form (e.g. Black-76 on QuantLib): no simulation, no stderr
+        results.append(_checked(TradeResult(t.trade_id, t.type_name, float(t.analytic_pv_usd(market)), 0.0,
+                                            None, t.notional, t.initial_margin, t.currency), None))
+    if simulated:
+        results.extend(_simulate_and_price(simulated, market, model, paths, seed, threads, progress,
                                            hashrate_shift_per_day))
     return PortfolioResult(_file_order(results, trades, errors), paths=paths + paths % 2, seed=seed)
 
