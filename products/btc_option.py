@@ -21,12 +21,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import QuantLib as ql
 
-from curves.market import MAX_HORIZON_DAYS, Market
+from curves.market import Market
 from curves.schema import Schema, Spec
-from curves.toml_io import InputError
 from products.fixings import CashFlow, WindowFixing
 from products.registry import register
-from products.validation import TRADE_DATE
+from products.validation import TRADE_DATE, check_dates_in_market
 
 SCHEMA = Schema("btc_option", {
     "id": Spec("text", doc="trade id, unique in the file"),
@@ -69,10 +68,7 @@ class BtcOption:
         return 1.0 if self.side == "buy" else -1.0
 
     def check_market(self, market: Market) -> None:
-        if self.expiry <= market.asof:
-            raise InputError("expiry", f"{self.expiry} is not after the as-of date {market.asof}")
-        if (self.expiry - market.asof).days > MAX_HORIZON_DAYS:
-            raise InputError("expiry", f"{self.expiry} is more than {MAX_HORIZON_DAYS:,} days after the as-of date")
+        check_dates_in_market(self.expiry, self.expiry, market, "expiry", "expiry")
 
     def fixings(self) -> tuple[WindowFixing, ...]:
         return (WindowFixing("btc_usd", self.expiry, self.expiry),)

@@ -24,13 +24,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from curves.market import MAX_HORIZON_DAYS, Market
+from curves.market import Market
 from curves.schema import Schema, Spec
 from curves.toml_io import InputError
 from products.fixings import CashFlow, WindowFixing
 from products.hashrate_forward import _month_slices, mean_btc_forward
 from products.registry import register
-from products.validation import TRADE_DATE, date_range
+from products.validation import TRADE_DATE, check_dates_in_market, date_range
 
 STRIKE = Spec("number", "USD/PH/day or BTC/PH/day", low=0, low_open=True, doc="strike in the contract currency")
 COMMON = {
@@ -71,10 +71,7 @@ class _MonthlyOption:
         return None
 
     def check_market(self, market: Market) -> None:
-        if self.start <= market.asof:
-            raise InputError("start", f"{self.start} is not after the as-of date {market.asof}")
-        if (self.end - market.asof).days > MAX_HORIZON_DAYS:
-            raise InputError("end", f"{self.end} is more than {MAX_HORIZON_DAYS:,} days after the as-of date")
+        check_dates_in_market(self.start, self.end, market)
 
     def fixings(self) -> tuple[WindowFixing, ...]:
         slices = _month_slices(self.start, self.end)

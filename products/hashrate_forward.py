@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from curves.market import MAX_HORIZON_DAYS, Market
+from curves.market import Market
 from curves.periods import Period, month_slices
 from curves.schema import Schema, Spec
 from curves.toml_io import InputError
 from products.fixings import CashFlow, WindowFixing
 from products.registry import register
-from products.validation import TRADE_DATE, date_range
+from products.validation import TRADE_DATE, check_dates_in_market, date_range
 
 INITIAL_MARGIN_PERCENT = {"USD": 35, "BTC": 18}
 # a strike this far from today's index (in the contract currency) is a unit slip, e.g. USD/TH
@@ -93,10 +93,7 @@ class HashrateForward:
     def check_market(self, market: Market) -> None:
         """Terms against the market: delivery after the as-of date and within the horizon; for
         a strict market, the strike within ``STRIKE_RATIO_BOUNDS`` of today's index."""
-        if self.start <= market.asof:
-            raise InputError("start", f"{self.start} is not after the as-of date {market.asof}")
-        if (self.end - market.asof).days > MAX_HORIZON_DAYS:
-            raise InputError("end", f"{self.end} is more than {MAX_HORIZON_DAYS:,} days after the as-of date")
+        check_dates_in_market(self.start, self.end, market)
         if market.strict:
             index = (market.spot_hashprice_usd_per_ph_day() if self.currency == "USD"
                      else market.spot_hashvalue_btc_per_ph_day())

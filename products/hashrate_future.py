@@ -20,12 +20,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from curves.market import MAX_HORIZON_DAYS, Market
+from curves.market import Market
 from curves.schema import Schema, Spec
-from curves.toml_io import InputError
 from products.fixings import CashFlow, WindowFixing
 from products.registry import register
-from products.validation import TRADE_DATE
+from products.validation import TRADE_DATE, check_dates_in_market
 
 CONTRACT_DAYS = 30
 TICK_USD_PER_PH_DAY = 0.25
@@ -80,10 +79,7 @@ class HashrateFuture:
         return None  # set by the exchange
 
     def check_market(self, market: Market) -> None:
-        if self.start <= market.asof:
-            raise InputError("start", f"{self.start} is not after the as-of date {market.asof}")
-        if (self.end - market.asof).days > MAX_HORIZON_DAYS:
-            raise InputError("start", f"{self.start} is more than {MAX_HORIZON_DAYS:,} days after the as-of date")
+        check_dates_in_market(self.start, self.end, market, end_field="start")
 
     def fixings(self) -> tuple[WindowFixing, ...]:
         return (WindowFixing("hashprice_usd_per_ph_day", self.start, self.end),)

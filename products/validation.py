@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from curves.market import MAX_HORIZON_DAYS
 from curves.schema import Spec
 from curves.toml_io import InputError
 
@@ -31,3 +32,13 @@ def date_range(start, end) -> tuple[dt.date, dt.date]:
     if e < s:
         raise InputError("end", f"{e} is before start {s}")
     return s, e
+
+
+def check_dates_in_market(start: dt.date, end: dt.date, market, start_field: str = "start",
+                          end_field: str = "end") -> None:
+    """A trade's dates against the market: ``start`` after the as-of date, ``end`` within the
+    simulation horizon (``MAX_HORIZON_DAYS``)."""
+    if start <= market.asof:
+        raise InputError(start_field, f"{start} is not after the as-of date {market.asof}")
+    if (end - market.asof).days > MAX_HORIZON_DAYS:
+        raise InputError(end_field, f"{end} is more than {MAX_HORIZON_DAYS:,} days after the as-of date")
