@@ -61,6 +61,7 @@ class HashrateForward:
     side: str = "buy"
 
     type_name = "hashprice_forward"
+    affine = True  # cash flows affine in the fixings: priced in one matrix product
 
     schema = SCHEMA
 
@@ -127,20 +128,11 @@ class HashrateForward:
         """Per slice: weight (sign x size x days x DF at payment) and strike in USD/PH/day."""
         return _cached_slice_terms(self, market)
 
-    def pv_usd(self, hashprice_usd_by_slice: np.ndarray, market: Market) -> np.ndarray:
-        """PV in USD from slice-average hashprices: expectations ([slices]) or paths ([n, slices])."""
-        w, k = self._slice_terms(market)
-        return ((np.asarray(hashprice_usd_by_slice) - k) * w).sum(axis=-1)
-
     def fair_rate_from_pv(self, pv_usd: float, market: Market) -> float:
         """The strike that makes PV zero: PV is linear in K, PV(K*) = PV(K) - (K* - K) * dPV/dK."""
         w, k = self._slice_terms(market)
         pv_per_strike = float((k * w).sum()) / self.strike
         return self.strike + pv_usd / pv_per_strike
-
-    def fair_rate(self, expected_hashprice_usd_by_slice: np.ndarray, market: Market) -> float:
-        """The zero-PV strike, in the contract currency per PH/day, from a curve's slice forwards."""
-        return self.fair_rate_from_pv(float(self.pv_usd(expected_hashprice_usd_by_slice, market)), market)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -53,6 +53,7 @@ class HashrateFuture:
     side: str = "buy"
 
     type_name = "hashrate_future"
+    affine = True  # cash flows affine in the fixings: priced in one matrix product
     schema = SCHEMA
     currency = "USD"
 

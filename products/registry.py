@@ -2,7 +2,8 @@
 
 A product is a frozen dataclass with a ``type_name``, a file ``schema`` whose fields are the
 dataclass's (``id`` is ``trade_id``; ``type`` is the registry key), ``fixings()`` and
-``cash_flows(values, market)``. Registering checks that the schema and the dataclass agree, so
+``cash_flows(values, market)``; ``affine = True`` declares cash flows affine in the fixings (the
+engine then batches the trade in a matrix product). Registering checks that the schema and the dataclass agree, so
 a new product cannot drift from its file format. Product modules register themselves when
 imported; :mod:`products.portfolio` imports them all.
 

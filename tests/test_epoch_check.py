@@ -15,10 +15,10 @@ from real_data import EPOCHS_CSV, needs_data
 from typer.testing import CliRunner
 
 from curves.market import Market
-from curves.toml_io import InputError
 from engine.app.cli import app
-from engine.backtest.epoch_check import check_epochs, load_epochs_file
+from engine.backtest.epoch_check import check_epochs
 from engine.data.load import difficulty_from_bits
+from engine.data.load import load_difficulty_epochs as load_epochs_file
 from engine.mc.model import ModelParams
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -154,8 +154,7 @@ def test_cli_errors(tmp_path):
     out = tmp_path / "x.xlsx"
     _one_line_error(runner.invoke(app, ["epochs-check", str(old), "--out", str(out)]), "out")
     assert not out.exists()
-    with pytest.raises(InputError, match="epochs"):
-        load_epochs_file(tmp_path)
+    _one_line_error(runner.invoke(app, ["epochs-check", str(tmp_path)]), "epochs")  # a folder
 
 
 @needs_data

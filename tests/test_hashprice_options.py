@@ -53,6 +53,8 @@ def test_parity_on_the_same_paths():
         r = {t.trade_id: t for t in price_trades(trades, MARKET, MODEL, paths=8_000, seed=4).trades}
         assert all(t.error is None for t in r.values()), r
         assert not trade_terms(trades[0], MARKET).affine and trade_terms(trades[2], MARKET).affine
+        far = HashpriceCap("far", *Q2, strike=k * 3, currency=currency, size_phs=5.0)  # flat at every probe
+        assert not trade_terms(far, MARKET).affine
         scale = abs(r["cap"].pv_usd) + abs(r["floor"].pv_usd)
         assert r["cap"].pv_usd - r["floor"].pv_usd == pytest.approx(r["ndf"].pv_usd, abs=1e-9 * scale)
         assert r["collar"].pv_usd == pytest.approx(r["floor"].pv_usd - r["cap_hi"].pv_usd, abs=1e-9 * scale)

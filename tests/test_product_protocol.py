@@ -9,6 +9,7 @@ import pytest
 from curves.market import Market
 from curves.schema import Schema, Spec
 from curves.toml_io import InputError
+from engine.pricing.batch import discounted_pv
 from products.fixings import CashFlow, EpochFixing, WindowFixing
 from products.hashrate_forward import HashrateForward
 from products.registry import TRADE_TYPES, Product, file_fields, register
@@ -27,7 +28,7 @@ def test_cash_flows_discounted_are_the_pv(currency, strike):
     flows = f.cash_flows(values, MARKET)
     assert [c.pay_date for c in flows] == [x.end for x in fx] and {c.currency for c in flows} == {"USD"}
     pv = sum(MARKET.discount(c.pay_date) * c.amount for c in flows)
-    assert np.allclose(pv, f.pv_usd(values, MARKET), rtol=1e-13, atol=0)
+    assert np.allclose(pv, discounted_pv(f, values, MARKET), rtol=1e-13, atol=0)
     # by hand, first slice of the first path: the seller pays the index and receives K
     k = strike if currency == "USD" else strike * np.mean(
         [MARKET.btc_forward_usd(dt.date(2026, 3, 10) + dt.timedelta(days=d)) for d in range(22)])
@@ -173,3 +174,14 @@ def test_results_in_long_format_with_units_and_a_fair_rate_stderr():
     dpv_dk = sum(MARKET.discount(p.end) * 5.0 * p.days for p in good.fixing_periods())
     assert by_id["usd"].fair_rate_stderr == pytest.approx(by_id["usd"].pv_stderr / dpv_dk, rel=1e-9)
     assert res.to_dict()["results"] == [r for t in res.trades for r in t.rows()]
+
+
+def test_a_trade_declared_affine_must_be():
+    from engine.mc.model import ModelParams
+    from engine.pricing.pricer import price_trades
+
+    wrong = SquaredForward("sq", dt.date(2026, 3, 1), dt.date(2026, 3, 31), 30.0, 1.0)
+    object.__setattr__(wrong, "affine", True)  # a payoff that says it is affine but is not
+    good = HashrateForward("ndf", dt.date(2026, 3, 1), dt.date(2026, 3, 31), 36.0, "USD", 1.0)
+    res = {r.trade_id: r for r in price_trades([wrong, good], MARKET, ModelParams.default(), paths=512).trades}
+    assert "declared affine" in res["sq"].error and res["ndf"].error is None

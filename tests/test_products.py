@@ -15,6 +15,7 @@ from curves.market import Market
 from curves.periods import Period, month_slices
 from curves.toml_io import InputError
 from engine.mc.model import ModelParams
+from engine.pricing.batch import discounted_pv
 from engine.pricing.curve_builder import build_curve
 from engine.pricing.pricer import price_trades
 from products.hashrate_forward import HashrateForward
@@ -104,20 +105,20 @@ def test_pv_by_hand_and_linear_in_strike():
     hp = np.array([41.0, 40.0, 39.0])
     expected = sum(4.0 * p.days * MARKET.discount(p.end) * (h - 35.0)
                    for p, h in zip(f.fixing_periods(), hp, strict=True))
-    assert float(f.pv_usd(hp, MARKET)) == pytest.approx(expected, rel=1e-12)
-    pv = {k: float(fwd(start=Q2[0], end=Q2[1], strike=k, size_phs=4.0).pv_usd(hp, MARKET))
+    assert float(discounted_pv(f, hp, MARKET)) == pytest.approx(expected, rel=1e-12)
+    pv = {k: float(discounted_pv(fwd(start=Q2[0], end=Q2[1], strike=k, size_phs=4.0), hp, MARKET))
           for k in (30, 35, 40)}
     assert pv[30] - pv[35] == pytest.approx(pv[35] - pv[40], rel=1e-12)
     seller = fwd(start=Q2[0], end=Q2[1], strike=35.0, size_phs=4.0, side="sell")
-    assert float(seller.pv_usd(hp, MARKET)) == pytest.approx(-expected, rel=1e-12)
+    assert float(discounted_pv(seller, hp, MARKET)) == pytest.approx(-expected, rel=1e-12)
 
 
 def test_pv_on_paths_is_per_path():
     f = fwd(start=Q2[0], end=Q2[1])
     paths = np.array([[41.0, 40.0, 39.0], [30.0, 31.0, 32.0]])
-    pv = f.pv_usd(paths, MARKET)
+    pv = discounted_pv(f, paths, MARKET)
     assert pv.shape == (2,)
-    assert pv[1] == pytest.approx(float(f.pv_usd(paths[1], MARKET)), rel=1e-14)
+    assert pv[1] == pytest.approx(float(discounted_pv(f, paths[1], MARKET)), rel=1e-14)
 
 
 def hand_slice_terms(f):
@@ -142,14 +143,14 @@ def hand_slice_terms(f):
 def test_fair_rate_reprices_to_zero(currency, strike, side):
     hp = np.array([41.0, 40.0, 39.0])
     f = fwd(start=Q2[0], end=Q2[1], strike=strike, currency=currency, side=side)
-    k_star = f.fair_rate(hp, MARKET)
+    k_star = f.fair_rate_from_pv(float(discounted_pv(f, hp, MARKET)), MARKET)
     # independently: PV = sum w (hp - K c) is zero at K* = sum w hp / sum w c, c = 1 (USD) or
     # the slice-average BTC forward (BTC)
     w, k = hand_slice_terms(f)
     c = k / strike
     assert k_star == pytest.approx(float((w * hp).sum() / (w * c).sum()), rel=1e-12)
     at_fair = fwd(start=Q2[0], end=Q2[1], strike=k_star, currency=currency, side=side)
-    assert abs(float(at_fair.pv_usd(hp, MARKET))) < 1e-9 * f.size_phs * f.days * 40.0
+    assert abs(float(discounted_pv(at_fair, hp, MARKET))) < 1e-9 * f.size_phs * f.days * 40.0
 
 
 def test_btc_strike_converts_at_the_slice_average_forward():
@@ -157,10 +158,11 @@ def test_btc_strike_converts_at_the_slice_average_forward():
     f = fwd(start=Q2[0], end=Q2[1], strike=0.0005, currency="BTC", size_phs=25.0, side="buy")
     hp = np.array([41.0, 40.0, 39.0])
     w, k = hand_slice_terms(f)
-    assert float(f.pv_usd(hp, MARKET)) == pytest.approx(float((w * (hp - k)).sum()), rel=1e-12)
+    assert float(discounted_pv(f, hp, MARKET)) == pytest.approx(float((w * (hp - k)).sum()), rel=1e-12)
     at_end = np.array([0.0005 * MARKET.btc_forward_usd(p.end) for p in f.fixing_periods()])
     assert np.all(at_end / k - 1 > 1e-3)  # the two conventions differ well beyond the tolerance above
-    assert f.fair_rate(hp, MARKET) == pytest.approx(float((w * hp).sum() / (w * k / 0.0005).sum()), rel=1e-12)
+    fair = f.fair_rate_from_pv(float(discounted_pv(f, hp, MARKET)), MARKET)
+    assert fair == pytest.approx(float((w * hp).sum() / (w * k / 0.0005).sum()), rel=1e-12)
 
 
 # ---- consistency with the curve -----------------------------------------------------------------
@@ -200,7 +202,7 @@ def test_multi_month_ndf_prices_off_the_curve(curve_and_portfolio):
     model = ModelParams.default()
     f = fwd(start=dt.date(2026, 2, 1), end=dt.date(2026, 4, 30), strike=38.0, size_phs=2.0)
     res = price_trades([f], MARKET, model, paths=2000, seed=11).trades[0]
-    expected = float(f.pv_usd(curve.hashprice_usd_per_ph_day, MARKET))
+    expected = float(discounted_pv(f, curve.hashprice_usd_per_ph_day, MARKET))
     # each slice's control-variate estimate is the curve's; the trade's beta mixes slices, so
     # the two agree within a few standard errors rather than to rounding
     assert res.pv_usd == pytest.approx(expected, abs=4 * res.pv_stderr + 1e-9)
@@ -216,8 +218,8 @@ HP = np.array([41.0, 40.0, 39.0])
 @given(k1=strikes, k2=strikes, size=sizes)
 def test_buyer_pv_decreases_in_strike(k1, k2, size):
     assume(k2 > k1 * (1 + 1e-9))
-    pv1 = float(fwd(start=Q2[0], end=Q2[1], strike=k1, size_phs=size).pv_usd(HP, MARKET))
-    pv2 = float(fwd(start=Q2[0], end=Q2[1], strike=k2, size_phs=size).pv_usd(HP, MARKET))
+    pv1 = float(discounted_pv(fwd(start=Q2[0], end=Q2[1], strike=k1, size_phs=size), HP, MARKET))
+    pv2 = float(discounted_pv(fwd(start=Q2[0], end=Q2[1], strike=k2, size_phs=size), HP, MARKET))
     assert pv1 > pv2
 
 
@@ -226,7 +228,7 @@ def test_buyer_pv_decreases_in_strike(k1, k2, size):
 def test_buyer_seller_parity(k, size, currency):
     buy = fwd(start=Q2[0], end=Q2[1], strike=k, size_phs=size, currency=currency, side="buy")
     sell = fwd(start=Q2[0], end=Q2[1], strike=k, size_phs=size, currency=currency, side="sell")
-    assert float(buy.pv_usd(HP, MARKET)) == -float(sell.pv_usd(HP, MARKET))
+    assert float(discounted_pv(buy, HP, MARKET)) == -float(discounted_pv(sell, HP, MARKET))
     assert buy.notional == sell.notional and buy.initial_margin == sell.initial_margin
 
 

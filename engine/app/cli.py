@@ -349,13 +349,12 @@ def epochs_check(
 ):
     """Out of sample: the model's difficulty per epoch from the as-of date against the epochs that followed."""
     from engine.app.output import TABLE_SUFFIXES, write_table
-    from engine.backtest.epoch_check import check_epochs, load_epochs_file
+    from engine.backtest.epoch_check import check_epochs
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
     check_paths(paths)
-    input_path(epochs, "epochs")
+    ep = _load_csv(load_epochs, epochs, "epochs")
     mkt, mdl = load_market(market), load_model(model)
-    ep = load_epochs_file(epochs)
     with progress_bar("simulating") as update:
         res = check_epochs(ep, mkt, mdl, paths=paths, seed=seed, threads=threads, progress=update)
     doc = check_finite(res.to_dict())
@@ -683,7 +682,7 @@ def snapshot(
 
     from curves.market import parse_date
     from engine.data.historical_market import market_from_history
-    from engine.data.load import load_difficulty_epochs, load_network_history
+    from engine.data.load import load_network_history
 
     output_path(out, "out", (".toml",), "the market file is TOML, got")
     day = parse_date(asof, "asof") if asof else None
@@ -691,7 +690,7 @@ def snapshot(
     hist = _load_csv(load_network_history, data, "data")
     dates = hist["date"] if "date" in hist.columns else hist.index
     day = day or pd.Timestamp(dates.max()).date()
-    ep = _load_csv(load_difficulty_epochs, epochs, "epochs") if epochs is not None else None
+    ep = _load_csv(load_epochs, epochs, "epochs") if epochs is not None else None
     mkt = market_from_history(hist, day, epochs=ep, btc_drift_annual=btc_drift_annual,
                               hashrate_vol_annual=mdl.hashrate_vol_annual, ema_days=mdl.hashprice_ema_days)
     mkt.save(out)

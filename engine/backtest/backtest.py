@@ -111,9 +111,9 @@ def target_windows(horizons: Sequence[int]) -> list[tuple[int, int]]:
     return [(DAYS_PER_MONTH * (h - 1), DAYS_PER_MONTH * h - 1) for h in horizons]
 
 
-def origin_seed(seed: int, origin: dt.date, stratum: int = 0) -> int:
-    """A seed for one origin (and stratum) that depends only on ``(seed, origin, stratum)``."""
-    state = np.random.SeedSequence([seed, origin.toordinal(), stratum]).generate_state(
+def origin_seed(seed: int, origin: dt.date) -> int:
+    """A seed for one origin that depends only on ``(seed, origin)``."""
+    state = np.random.SeedSequence([seed, origin.toordinal()]).generate_state(
         2, dtype=np.uint64)
     return int(state[0] >> np.uint64(1))
 

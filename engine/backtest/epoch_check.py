@@ -17,14 +17,12 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from curves.market import MAX_HORIZON_DAYS, Market
 from curves.toml_io import InputError
-from engine.data.load import HistoryError, load_difficulty_epochs
 from engine.mc.distributions import MIN_REACH_PROBABILITY, current_epoch_start_height, epoch_frame, epoch_percentile
 from engine.mc.model import ModelParams
 from engine.mc.simulation import Simulation
@@ -45,19 +43,6 @@ def _plain(v):
     if isinstance(v, (int, np.integer)):
         return int(v)
     return float(v) if math.isfinite(v) else None
-
-
-def load_epochs_file(path) -> pd.DataFrame:
-    """The epochs CSV (:func:`engine.data.load.load_difficulty_epochs`); bad files raise InputError."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("epochs", f"{p}: file not found")
-    try:
-        return load_difficulty_epochs(p)
-    except HistoryError as exc:
-        raise InputError("epochs", f"{p}: {exc}") from None
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError("epochs", f"{p}: unreadable CSV ({exc})") from None
 
 
 @dataclass

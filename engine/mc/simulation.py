@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import math
 import time
@@ -349,21 +348,6 @@ class Simulation:
     @property
     def n_paths(self) -> int:
         return 2 * self.n_pairs
-
-    def restarted(self, *, seed: int, hashrate_hs: float | None = None,
-                  hashrate_log_sd: float | None = None,
-                  hashprice_ema_usd_per_ph_day: float | None = None) -> Simulation:
-        """A copy with another seed and initial hashrate or feedback EMA; per-day inputs are shared."""
-        out = copy.copy(self)
-        out.seed = seed
-        out.init = self.init.copy()
-        if hashrate_hs is not None:
-            out.init[K.I_LOG_HASHRATE_HS] = math.log(hashrate_hs)
-        if hashrate_log_sd is not None:
-            out.init[K.I_LOG_HASHRATE_SD] = hashrate_log_sd
-        if hashprice_ema_usd_per_ph_day is not None:
-            out.init[K.I_HASHPRICE_EMA] = hashprice_ema_usd_per_ph_day
-        return out
 
     def day_index(self, d: dt.date) -> int:
         return (d - self.market.asof).days - 1

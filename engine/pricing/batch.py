@@ -55,7 +55,10 @@ class TradeTerms:
 
 
 def trade_terms(trade, market: Market) -> TradeTerms:
-    """Probe the trade's PV at zero and at unit fixings; check affinity at two other points."""
+    """A trade that declares itself ``affine`` (its cash flows are affine in its fixings) has its
+    PV probed at zero and at unit fixings, and checked at two other points; any other trade is
+    priced through its cash flows. Probes alone cannot tell: a cap struck above every probe
+    looks flat."""
     fixings = tuple(trade.fixings())
     for f in fixings:
         if not isinstance(f, WindowFixing):
@@ -69,6 +72,9 @@ def trade_terms(trade, market: Market) -> TradeTerms:
         slope = pv[1:n + 1] - const
         lin = const + probes[n + 1:] @ slope
     scale = abs(const) + np.abs(probes[n + 1:]) @ np.abs(slope)
-    affine = bool(np.all(np.isfinite(pv)) and np.all(np.abs(pv[n + 1:] - lin) <= AFFINE_RTOL * scale))
+    affine = bool(getattr(trade, "affine", False))
+    if affine and not (np.all(np.isfinite(pv)) and np.all(np.abs(pv[n + 1:] - lin) <= AFFINE_RTOL * scale)):
+        raise InputError("trade", f"{trade.trade_id}: declared affine, but its cash flows are not affine "
+                                  "in its fixings")
     control = np.array([market.discount(f.end) * f.days for f in fixings])
     return TradeTerms(fixings, const, slope, affine, control)

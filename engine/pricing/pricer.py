@@ -108,20 +108,20 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
     ``HashrateShift`` from ``engine.calibration.hashrate_shift`` (flat after its last segment).
     """
     results = [TradeResult(e.trade_id, e.type_name, error=e.error) for e in errors]
-    live = []
+    simulated, terms = [], []
     for t in trades:
         try:
             t.check_market(market)
-            live.append(t)
+            if hasattr(t, "analytic_pv_usd"):  # closed form (e.g. Black-76 on QuantLib): no stderr
+                results.append(_checked(TradeResult(t.trade_id, t.type_name, float(t.analytic_pv_usd(market)),
+                                                    0.0, None, t.notional, t.initial_margin, t.currency), None))
+            else:
+                terms.append(trade_terms(t, market))
+                simulated.append(t)
         except InputError as exc:
             results.append(TradeResult(t.trade_id, t.type_name, error=str(exc)))
-    analytic = [t for t in live if hasattr(t, "analytic_pv_usd")]
-    simulated = [t for t in live if not hasattr(t, "analytic_pv_usd")]
-    for t in analytic:  # priced in closed form (e.g. Black-76 on QuantLib): no simulation, no stderr
-        results.append(_checked(TradeResult(t.trade_id, t.type_name, float(t.analytic_pv_usd(market)), 0.0,
-                                            None, t.notional, t.initial_margin, t.currency), None))
     if simulated:
-        results.extend(_simulate_and_price(simulated, market, model, paths, seed, threads, progress,
+        results.extend(_simulate_and_price(simulated, terms, market, model, paths, seed, threads, progress,
                                            hashrate_shift_per_day))
     return PortfolioResult(_file_order(results, trades, errors), paths=paths + paths % 2, seed=seed)
 
@@ -135,8 +135,7 @@ def _file_order(results, trades, errors):
     return sorted(results, key=lambda r: pos.get(id(r), by_trade.get(r.trade_id, 0)))
 
 
-def _simulate_and_price(trades, market, model, paths, seed, threads, progress, shift=None):
-    terms = [trade_terms(t, market) for t in trades]
+def _simulate_and_price(trades, terms, market, model, paths, seed, threads, progress, shift=None):
     n_days = max((f.end - market.asof).days for tt in terms for f in tt.fixings)
     if shift is not None and not hasattr(shift, "per_day"):
         shift = np.asarray(shift, dtype=float)
