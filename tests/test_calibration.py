@@ -236,3 +236,18 @@ def test_nearest_pd_repairs_an_indefinite_matrix():
     np.testing.assert_allclose(np.diag(fixed), 1.0)
     same, again = _nearest_pd(np.eye(3))
     assert not again and np.array_equal(same, np.eye(3))
+
+
+def test_cost_decline_is_the_posterior_mode(synth, monkeypatch):
+    """A sharp prior pins the cost decline at its mean; a flat one leaves the data's estimate
+    (within the bounds): the calibration combines the two, it does not hard-code either."""
+    import engine.calibration.physical as physical
+
+    monkeypatch.setattr(physical, "C_PRIOR_SD", 1e-4)
+    sharp = calibrate(synth, fee_window_days=None).params.marginal_cost_decline_per_year
+    assert sharp == pytest.approx(physical.C_PRIOR_MEAN, abs=physical.C_GRID[2])
+    monkeypatch.setattr(physical, "C_PRIOR_SD", 1e4)
+    res = calibrate(synth, fee_window_days=None)
+    data_only = res.diagnostics["marginal_cost_decline_data_only"]
+    expected = min(max(data_only, physical.C_BOUNDS[0]), physical.C_BOUNDS[1])
+    assert res.params.marginal_cost_decline_per_year == pytest.approx(expected, abs=2 * physical.C_GRID[2])

@@ -157,15 +157,6 @@ def test_short_history_calibrates_to_plausible_growth():
     assert p.hashrate_jump_recovery_per_year == C.JUMP_RECOVERY_PER_YEAR
 
 
-def test_cost_decline_is_the_posterior_mode():
-    """With a flat likelihood the prior's mean wins; the rule is on the documented grid."""
-    lr = np.zeros(5)
-    grid = np.array([0.0, 0.1, 0.25, 0.4, 0.6])
-    post = -0.5 * lr - 0.5 * ((grid - C.C_PRIOR_MEAN) / C.C_PRIOR_SD) ** 2
-    assert grid[np.argmax(post)] == C.C_PRIOR_MEAN
-    assert C.C_PRIOR_SD > 0 and C.C_BOUNDS == (0.0, 0.6)
-
-
 def test_ci_exp_never_overflows():
     lo, hi, unbounded = C._ci_exp(math.log(30.0), 1e6)
     assert unbounded and math.isfinite(lo) and hi == C.CI_UNBOUNDED
