@@ -5,10 +5,17 @@ expectation, or one value per path) to cash flows. The engine makes the values.
 
 * :class:`WindowFixing`: the average daily value of a quantity over the days ``start..end``
   (both included), e.g. the average daily hashprice index over a settlement month.
+  ``difficulty_per_block`` is the block-weighted average: sum of D over the window's blocks
+  divided by their number (FTX's HASH settlement), not the daily average ``difficulty``.
 * :class:`EpochFixing`: a quantity of the difficulty epoch that starts at block
-  ``start_height`` (its difficulty, or the day it starts).
+  ``start_height``: its ``difficulty``, or ``start_day``, the days from the as-of date's close
+  to its first block (fractional; negative for the epoch in force today).
+* :class:`RewardFixing`: the subsidy (BTC) that 1 PH/s earns over the ``blocks`` blocks mined
+  after the close of ``after``, at 600 s a block: sum_b subsidy_b * 600 * 1e15 / (D_b * 2^32).
+  Fees excluded (SynFutures' BTCHASH settlement).
 * :class:`CashFlow`: a payment on ``pay_date`` in ``currency``; ``amount`` is a number or one
-  number per path.
+  number per path. When the date depends on the path, ``pay_days`` holds it per path (days
+  from the as-of close) and ``pay_date`` is its expected date.
 
 >>> import datetime as dt
 >>> f = WindowFixing("hashprice_usd_per_ph_day", dt.date(2026, 3, 1), dt.date(2026, 3, 31))
@@ -26,7 +33,7 @@ import numpy as np
 from curves.toml_io import InputError
 
 WINDOW_QUANTITIES = ("hashprice_usd_per_ph_day", "hashvalue_btc_per_ph_day", "difficulty", "btc_usd",
-                     "blocks_per_day")
+                     "blocks_per_day", "difficulty_per_block")
 EPOCH_QUANTITIES = ("difficulty", "start_day")
 CURRENCIES = ("USD", "BTC")
 
@@ -66,12 +73,29 @@ class EpochFixing:
 
 
 @dataclass(frozen=True)
+class RewardFixing:
+    """Subsidy (BTC) that 1 PH/s earns over the ``blocks`` blocks after the close of ``after``."""
+
+    after: dt.date
+    blocks: int = 2016
+    quantity: str = "subsidy_btc_per_ph"
+
+    def __post_init__(self):
+        if isinstance(self.blocks, bool) or not isinstance(self.blocks, int) or not 1 <= self.blocks <= 100_000:
+            raise InputError("blocks", f"must be an integer in 1..100,000, got {self.blocks!r}")
+        if self.quantity != "subsidy_btc_per_ph":
+            raise InputError("quantity", f"a reward fixing is 'subsidy_btc_per_ph', got {self.quantity!r}")
+
+
+@dataclass(frozen=True)
 class CashFlow:
-    """A payment: ``amount`` (a number, or an array with one value per path) on ``pay_date``."""
+    """A payment: ``amount`` (a number, or an array with one value per path) on ``pay_date``;
+    ``pay_days`` (per path, days after the as-of close) when the date is random."""
 
     pay_date: dt.date
     amount: float | np.ndarray
     currency: str
+    pay_days: np.ndarray | None = None
 
     def __post_init__(self):
         if self.currency not in CURRENCIES:
