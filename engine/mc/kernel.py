@@ -33,9 +33,13 @@ N_PARAMS = 23
 (I_LOG_BTC, I_LOG_HASHRATE_HS, I_LOG_FEE, I_DIFFICULTY, I_HEIGHT, I_EPOCH_BLOCKS,
  I_EPOCH_SECONDS, I_HASHPRICE_EMA, I_LOG_HASHRATE_SD, I_INDEX_REF_USD) = range(10)
 N_INIT = 10
-# window quantities (averages per day over each window)
-Q_HASHPRICE_USD, Q_HASHVALUE_BTC, Q_DIFFICULTY, Q_BTC_USD, Q_BLOCKS = range(5)
-N_QUANTITIES = 5
+# window quantities (averages per day over each window); D x blocks over blocks is the
+# block-weighted difficulty
+Q_HASHPRICE_USD, Q_HASHVALUE_BTC, Q_DIFFICULTY, Q_BTC_USD, Q_BLOCKS, Q_DIFF_X_BLOCKS = range(6)
+N_QUANTITIES = 6
+# per-path epoch fixings: difficulty and start day (fractional day index) of a requested epoch
+EF_DIFFICULTY, EF_START_DAY = range(2)
+N_EPOCH_FIXINGS = 2
 # per-day moments of antithetic pair means
 (D_HP, D_HP2, D_HV, D_HV2, D_BTC, D_BTC2, D_HP_BTC, D_DIFF) = range(8)
 N_DAILY = 8
@@ -57,18 +61,32 @@ R_MIN, R_MAX = range(2)
 N_SAMPLE_FIELDS = 6
 
 _HV_K = SECONDS_PER_DAY * 1e15 / TWO_POW_32
+REWARD_K = protocol.BLOCK_INTERVAL_S * 1e15 / TWO_POW_32  # BTC per PH/s per (subsidy / D) per block
 _RATE_K = SECONDS_PER_DAY / TWO_POW_32
 _FLAG_MASK = np.uint64((1 << rng.JUMP_FLAG_BITS) - 1)
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @njit(cache=True, fastmath=_FASTMATH)
+def _fix_rewards(i, h0, h1, c0, slope, rw_target, rw_base, rw_val, rw_lo, n_armed):
+    """Record the reward fixings of path ``i`` whose target height falls in (h0, h1], a stretch
+    of blocks with one subsidy / difficulty ``slope`` and cumulative sum ``c0`` at ``h0``."""
+    for r in range(rw_lo[i], n_armed):
+        if np.isnan(rw_val[r, i]) and rw_target[r, i] <= h1:
+            rw_val[r, i] = REWARD_K * (c0 + (rw_target[r, i] - h0) * slope - rw_base[r, i])
+    while rw_lo[i] < n_armed and not np.isnan(rw_val[rw_lo[i], i]):
+        rw_lo[i] += 1
+
+
+@njit(cache=True, fastmath=_FASTMATH)
 def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, halv_at,
-                         epoch_idx, ep_ratio, ep_day, d0, out_day):
+                         epoch_idx, ep_ratio, ep_day, d0, out_day, cum_sd, rw_target, rw_base, rw_val,
+                         rw_lo, n_armed):
     """Exact piecewise day for one path: retargets and halvings at their fractional times."""
     rem = 1.0
     hv_acc = 0.0
     d_acc = 0.0
+    dxb_acc = 0.0
     blocks_acc = 0.0
     while rem > 1e-15:
         rate = hashrate[i] * _RATE_K / d[i]
@@ -77,6 +95,12 @@ def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, 
         nxt = min(to_ret, to_halv)
         need = nxt / rate
         hv_now = _HV_K * (sub[i] + fee[i]) / d[i]
+        slope = sub[i] / d[i]
+        step = rate * rem if need >= rem else nxt
+        if rw_lo[i] < n_armed:
+            _fix_rewards(i, h[i], h[i] + step, cum_sd[i], slope, rw_target, rw_base, rw_val, rw_lo, n_armed)
+        cum_sd[i] += step * slope
+        dxb_acc += d[i] * step
         if need >= rem:
             b[i] += rate * rem
             h[i] += rate * rem
@@ -112,18 +136,23 @@ def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, 
     out_day[Q_HASHPRICE_USD] = hv_acc * btc[i]
     out_day[Q_DIFFICULTY] = d_acc
     out_day[Q_BLOCKS] = blocks_acc
+    out_day[Q_DIFF_X_BLOCKS] = dxb_acc
 
 
 @njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_days,
                    win_cp0, win_cp1, win_len, n_samples, n_epochs, store_paths, n_epoch_hist, day_slot,
-                   n_lanes):
+                   n_lanes, ep_req, rw_day, rw_blocks):
     """Simulate pairs [pair_start, pair_start + n_pairs); see ``engine.mc.simulation`` for the driver.
 
     Epoch k is the k-th retarget after the start (k = 0 the next one); only the first
     ``n_epochs`` are recorded, and the first ``n_epoch_hist`` of them histogrammed. On day t
     with ``day_slot[t] = j >= 0`` the daily index and difficulty go to day histogram j.
     ``n_lanes`` (the thread count, say) only sets how work is split, never the results.
+    Per-path fixings (when ``store_paths``): epochs ``ep_req`` (their difficulty and start day;
+    NaN where a path has not reached one) and rewards: for each r, the subsidy 1 PH/s earns over
+    the ``rw_blocks[r]`` blocks after the close of day ``rw_day[r]`` (-1: from the start; sorted
+    by day), NaN where a path has not mined them all.
 
     Returns (window_values[2*n_pairs or 0, n_windows, N_QUANTITIES] (per path, if ``store_paths``),
     moments[n_blocks, N_MOMENTS, n_windows, N_QUANTITIES] (pair-mean sums, BTC as control;
@@ -132,14 +161,20 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     epochs[n_blocks, n_epochs, N_EPOCH_SUMS], samples[n_samples, n_days, N_SAMPLE_FIELDS],
     epoch_hist[n_lanes, n_epoch_hist, N_BINS] of ln(D_k / D_0), epoch_range[n_lanes, n_epochs, 2],
     day_hist[n_lanes, n_slots, N_DAY_HIST, N_BINS] of ln(index / today's index) and ln(D / D_0),
-    day_range[n_lanes, n_slots, N_DAY_HIST, 2]). Path 2p is the "+" member of pair p and 2p+1
+    day_range[n_lanes, n_slots, N_DAY_HIST, 2], epoch_values[paths, len(ep_req), N_EPOCH_FIXINGS],
+    rewards[paths, len(rw_day)]). Path 2p is the "+" member of pair p and 2p+1
     its antithetic twin. Histograms count int32 per lane: at most 2^31 - 1 paths per chunk.
     """
     n_days = steps.shape[0]
     n_cp = cp_days.size
     n_win = win_cp0.size
     n_blocks = (n_pairs + block_pairs - 1) // block_pairs
-    win_out = np.empty((2 * n_pairs if store_paths else 0, n_win, N_QUANTITIES))
+    n_rows = 2 * n_pairs if store_paths else 0
+    win_out = np.empty((n_rows, n_win, N_QUANTITIES))
+    n_req = ep_req.size
+    n_rw = rw_day.size
+    ep_out = np.empty((n_rows, n_req, N_EPOCH_FIXINGS))
+    rw_out = np.empty((n_rows, n_rw))
     moments = np.zeros((n_blocks, N_MOMENTS, n_win, N_QUANTITIES))
     daily = np.zeros((n_blocks, n_days, N_DAILY))
     epochs = np.zeros((n_blocks, n_epochs, N_EPOCH_SUMS))
@@ -200,6 +235,17 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
             cum = np.zeros((N_QUANTITIES, m))
             cps = np.zeros((n_cp, N_QUANTITIES, m))
             out_day = np.empty(N_QUANTITIES)
+            cum_sd = np.zeros(m)  # sum over the blocks mined so far of subsidy / difficulty
+            rw_target = np.empty((n_rw, m))
+            rw_base = np.empty((n_rw, m))
+            rw_val = np.full((n_rw, m), np.nan)
+            rw_lo = np.zeros(m, np.int64)
+            n_armed = 0
+            while n_armed < n_rw and rw_day[n_armed] < 0:
+                for i in range(m):
+                    rw_target[n_armed, i] = h[i] + rw_blocks[n_armed]
+                    rw_base[n_armed, i] = 0.0
+                n_armed += 1
             if init[I_LOG_HASHRATE_SD] > 0.0:  # today's hashrate is uncertain: one draw per pair, +/-
                 for j in range(n):
                     z0 = rng.inverse_normal_cdf(rng.unit_from_bits(rng.random_bits(
@@ -287,21 +333,38 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                         b[i] += rate
                         h[i] += rate
                         s_ep[i] += SECONDS_PER_DAY
+                        cum_sd[i] += rate * sub[i] / d[i]
                     hv = _HV_K * (sub[i] + fee[i]) / d[i]
                     day_q[Q_HASHVALUE_BTC, i] = hv
                     day_q[Q_HASHPRICE_USD, i] = hv * btc[i]
                     day_q[Q_DIFFICULTY, i] = d[i]
                     day_q[Q_BTC_USD, i] = btc[i]
                     day_q[Q_BLOCKS, i] = rate
+                    day_q[Q_DIFF_X_BLOCKS, i] = d[i] * rate
+                if n_armed > 0:  # rewards whose last block fell today (scalar; no event today)
+                    for i in range(m):
+                        if not event[i] and rw_lo[i] < n_armed:
+                            rate = day_q[Q_BLOCKS, i]
+                            slope = sub[i] / d[i]
+                            _fix_rewards(i, h[i] - rate, h[i], cum_sd[i] - rate * slope, slope, rw_target,
+                                         rw_base, rw_val, rw_lo, n_armed)
                 # 7. exact piecewise days for paths with an event (scalar, ~7% of path-days)
                 for i in range(m):
                     if event[i]:
                         _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub,
-                                             halv_at, epoch_idx, ep_ratio, ep_day, d0, out_day)
+                                             halv_at, epoch_idx, ep_ratio, ep_day, d0, out_day, cum_sd,
+                                             rw_target, rw_base, rw_val, rw_lo, n_armed)
                         day_q[Q_HASHPRICE_USD, i] = out_day[Q_HASHPRICE_USD]
                         day_q[Q_HASHVALUE_BTC, i] = out_day[Q_HASHVALUE_BTC]
                         day_q[Q_DIFFICULTY, i] = out_day[Q_DIFFICULTY]
                         day_q[Q_BLOCKS, i] = out_day[Q_BLOCKS]
+                        day_q[Q_DIFF_X_BLOCKS, i] = out_day[Q_DIFF_X_BLOCKS]
+                # rewards counted from the close of today
+                while n_armed < n_rw and rw_day[n_armed] == t:
+                    for i in range(m):
+                        rw_target[n_armed, i] = h[i] + rw_blocks[n_armed]
+                        rw_base[n_armed, i] = cum_sd[i]
+                    n_armed += 1
                 # 8. fixings: running sums per path, the feedback EMA, per-day pair-mean moments
                 for q in range(N_QUANTITIES):
                     for i in range(m):
@@ -409,6 +472,21 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                         moments[blk, M_X2C, w, q] += dx2
                         moments[blk, M_X3C, w, q] += dx2 * dx
                         moments[blk, M_X4C, w, q] += dx2 * dx2
+            if store_paths:  # per-path epoch and reward fixings, in path order (2p, 2p + 1)
+                for j in range(n):
+                    for s_ in range(2):
+                        i = j + s_ * n
+                        row = row0 + 2 * j + s_
+                        for r in range(n_req):
+                            k = ep_req[r]
+                            if k < epoch_idx[i]:
+                                ep_out[row, r, EF_DIFFICULTY] = ep_ratio[k, i] * d0
+                                ep_out[row, r, EF_START_DAY] = ep_day[k, i]
+                            else:
+                                ep_out[row, r, EF_DIFFICULTY] = np.nan
+                                ep_out[row, r, EF_START_DAY] = np.nan
+                        for r in range(n_rw):
+                            rw_out[row, r] = rw_val[r, i]
             # epochs: pair sums (a ratio estimator's inputs), exact ranges and histograms
             k_end = 0
             for i in range(m):
@@ -452,4 +530,5 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                 epochs[blk, k, E_DAY2] = s_ss
                 epoch_range[lane, k, R_MIN] = lo
                 epoch_range[lane, k, R_MAX] = hi
-    return win_out, moments, daily, epochs, samples, epoch_hist, epoch_range, day_hist, day_range
+    return (win_out, moments, daily, epochs, samples, epoch_hist, epoch_range, day_hist, day_range, ep_out,
+            rw_out)

@@ -29,7 +29,7 @@ from engine.mc.moments import PairMoments
 
 DAYS_PER_YEAR = 365.0
 QUANTITIES = ("hashprice_usd_per_ph_day", "hashvalue_btc_per_ph_day", "difficulty", "btc_usd",
-              "blocks_per_day")
+              "blocks_per_day", "difficulty_x_blocks")
 FEEDBACK_REFRESH_DAYS = 7
 MIN_FEE_BTC_PER_BLOCK = 1e-8
 DAYS_PER_EPOCH_FLOOR = 10  # epochs tracked: n_days // 10 + 4 (a mean epoch takes about 14 days)
@@ -355,23 +355,38 @@ class Simulation:
     def run(self, windows: Sequence[tuple[int, int]],
             on_chunk: Callable[[int, np.ndarray], None] | None = None,
             progress: Callable[[int, int], None] | None = None,
-            distribution_days: Sequence[int] = ()) -> SimulationRun:
+            distribution_days: Sequence[int] = (), epoch_fixings: Sequence[int] = (),
+            reward_fixings: Sequence[tuple[int, int]] = ()) -> SimulationRun:
         """Simulate all paths; ``windows`` are inclusive day-index ranges (day 0 = as-of + 1).
 
         ``on_chunk(pair_start, window_values)`` sees each chunk's per-path window averages
         (paths x windows x quantities) for non-linear payoffs; ``progress(done, total)`` paths.
         ``distribution_days`` (strictly increasing day indices) get histograms of the daily
-        index and difficulty.
+        index and difficulty. With ``epoch_fixings`` (k: the k-th retarget from now, 0 the next) or
+        ``reward_fixings`` ((day, blocks): the subsidy 1 PH/s earns over the blocks after the close of
+        that day index, -1 for the start), ``on_chunk(pair_start, window_values, epoch_values,
+        rewards)`` also gets them per path (``K.EF_*``; NaN where a path has not got there).
         """
         windows = list(windows)
+        ep_req = np.array(epoch_fixings, dtype=np.int64).reshape(-1)
+        rewards = list(reward_fixings)
+        order = sorted(range(len(rewards)), key=lambda r: rewards[r][0])  # the kernel wants them by day
+        rewards = [rewards[r] for r in order]
+        rw_day = np.array([r[0] for r in rewards], dtype=np.int64)
+        rw_blocks = np.array([r[1] for r in rewards], dtype=np.float64)
+        if ep_req.size and ep_req.min() < 0:
+            raise InputError("epoch_fixings", "epoch indices count retargets from now: 0, 1, ...")
+        if rw_day.size and not (rw_day.min() >= -1 and rw_day.max() < self.n_days and rw_blocks.min() >= 1):
+            raise InputError("reward_fixings", f"days in -1..{self.n_days - 1} and at least one block")
+        extra = bool(ep_req.size or rw_day.size)
         cp, cp0, cp1, wlen = window_checkpoints(windows, self.n_days)
         dist_days = tuple(int(t) for t in distribution_days)
         if any(not 0 <= t < self.n_days for t in dist_days) or list(dist_days) != sorted(set(dist_days)):
             raise InputError("distribution_days", f"must be increasing day indices in 0..{self.n_days - 1}")
         day_slot = np.full(self.n_days, -1, dtype=np.int64)
         day_slot[list(dist_days)] = np.arange(len(dist_days))
-        n_epochs = n_epochs_tracked(self.n_days)
-        n_epoch_hist = min(n_epochs, MAX_HISTOGRAM_EPOCHS)
+        n_epochs = max(n_epochs_tracked(self.n_days), int(ep_req.max(initial=-1)) + 1)
+        n_epoch_hist = min(n_epochs_tracked(self.n_days), MAX_HISTOGRAM_EPOCHS)
         daily = np.zeros((self.n_days, K.N_DAILY))
         epochs = np.zeros((n_epochs, K.N_EPOCH_SUMS))
         epoch_hist = np.zeros((n_epoch_hist, histogram.N_BINS), np.int64)
@@ -392,10 +407,10 @@ class Simulation:
             for start in range(0, self.n_pairs, self.chunk_pairs):
                 signals.check()
                 n = min(self.chunk_pairs, self.n_pairs - start)
-                wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng = K.simulate_chunk(
+                wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng, ep_vals, rw_vals = K.simulate_chunk(
                     self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, cp,
                     cp0, cp1, wlen, self.n_samples if start == 0 else 0, n_epochs, on_chunk is not None,
-                    n_epoch_hist, day_slot, numba.get_num_threads())
+                    n_epoch_hist, day_slot, numba.get_num_threads(), ep_req, rw_day, rw_blocks)
                 signals.check()
                 for blk in range(dly.shape[0]):
                     daily += dly[blk]
@@ -409,7 +424,10 @@ class Simulation:
                     samples = smp
                 moments.add_block_sums(mom, n)
                 if on_chunk is not None:
-                    on_chunk(start, wv)
+                    if extra:
+                        on_chunk(start, wv, ep_vals, rw_vals[:, np.argsort(order)] if rw_day.size else rw_vals)
+                    else:
+                        on_chunk(start, wv)
                 if progress is not None:
                     progress(2 * (start + n), self.n_paths)
         finally:

@@ -1,80 +1,150 @@
-"""Trades as arrays: each trade's fixings become columns of the simulated window values, and its
-discounted cash flows become a weight vector when they are affine in the fixings.
+"""Trades as arrays: each trade's fixings become columns of the chunk's fixing matrix X
+(:mod:`engine.pricing.columns`), and its live discounted cash flows a weight vector when they
+are affine in the fixings.
 
-PV of trade k on a path is ``a_k + x . g_k`` for an affine trade (``x`` its fixing values), so a
-chunk of paths prices every affine trade in one matrix product ``X @ G + a``. The engine's
-control variate for trade k is ``btc . c_k``: the BTC window averages over the trade's fixing
-windows, weighted by each window's days and discount factor. It is linear, so its mean is known
-exactly from the BTC forward and it is valid for any payoff; it does not depend on the payoff,
-so trades on the same windows share it (up to scale, which the regression absorbs) and parity
-relations between them hold exactly on the same paths. For an NDF it is proportional to the
-PV's own weights, the best linear control.
+PV of trade k on a path is ``a_k + x . g_k`` for an affine trade, so a chunk of paths prices
+every affine trade in one matrix product ``X @ G + a``. The engine's control variate for trade
+k is ``btc . c_k``: the BTC averages over the trade's simulated windows, weighted by each
+window's days and discount factor. It is linear, so its mean is known exactly from the BTC
+forward and it is valid for any payoff; it does not depend on the payoff, so trades on the same
+windows share it (up to scale, which the regression absorbs) and parity relations between them
+hold exactly on the same paths. For an NDF it is proportional to the PV's own weights.
 
 >>> import datetime as dt
 >>> from curves.market import Market
+>>> from engine.pricing.columns import ColumnSpace
+>>> from engine.pricing.fixing_plan import plan_trade
 >>> from products.hashrate_forward import HashrateForward
 >>> m = Market.default()
 >>> f = HashrateForward("a", dt.date(2026, 3, 1), dt.date(2026, 3, 31), 36.0, "USD", 2.0)
->>> t = trade_terms(f, m)
+>>> t = trade_terms(plan_trade(f, m), m, ColumnSpace(), Discounter(m, 60))
 >>> t.affine, round(t.const / (-36.0 * 2 * 31 * m.discount(dt.date(2026, 3, 31))), 12)
 (True, 1.0)
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from curves.market import Market
 from curves.toml_io import InputError
-from products.fixings import WindowFixing
+from engine.pricing.columns import ColumnSpace
+from engine.pricing.fixing_plan import TradePlan, plan_trade
 
 AFFINE_RTOL = 1e-9
 
 
-def discounted_pv(trade, values, market: Market) -> np.ndarray:
-    """Sum of the trade's cash flows discounted on the USD curve; ``values`` [..., fixings]."""
-    total = 0.0
-    for c in trade.cash_flows(values, market):
+class Discounter:
+    """USD discount factors: on a date (cached), or at per-path times ``pay_days`` after the
+    as-of close (log-linear between days; a payment then falls on as-of + 1 + floor(days))."""
+
+    def __init__(self, market: Market, n_days: int):
+        self.market = market
+        self._log_df = np.log([market.discount(market.asof + dt.timedelta(days=k)) for k in range(n_days + 3)])
+        self._cache: dict[dt.date, float] = {}
+
+    def on(self, d: dt.date) -> float:
+        out = self._cache.get(d)
+        if out is None:
+            out = self._cache[d] = self.market.discount(d)
+        return out
+
+    def at_days(self, pay_days) -> np.ndarray:
+        t = 1.0 + np.asarray(pay_days, dtype=float)
+        if np.any(t > self._log_df.size - 1):
+            raise InputError("pay_days", f"a payment {float(np.nanmax(t)):.1f} days out, past the simulation")
+        return np.exp(np.interp(t, np.arange(self._log_df.size), self._log_df))
+
+    @staticmethod
+    def pay_date(market: Market, pay_days) -> dt.date:
+        """The day a payment falls on, at the mean of ``pay_days`` (days after the as-of close)."""
+        return market.asof + dt.timedelta(days=1 + math.floor(float(np.mean(pay_days))))
+
+
+def flow_values(plan: TradePlan, values, market: Market, disc: Discounter) -> list[tuple]:
+    """(cash flow, amount, discounted amount) of each live cash flow; ``values`` [..., fixings]."""
+    out = []
+    for c, live in zip(plan.trade.cash_flows(values, market), plan.live, strict=True):
+        if not live:
+            continue
         if c.currency != "USD":
-            raise InputError("currency", f"{trade.trade_id}: a {c.currency} cash flow needs a conversion convention")
-        total = total + market.discount(c.pay_date) * np.asarray(c.amount, dtype=float)
+            raise InputError("currency", f"{plan.trade.trade_id}: a {c.currency} cash flow needs a conversion "
+                                         "convention")
+        amount = np.asarray(c.amount, dtype=float)
+        df = disc.on(c.pay_date) if c.pay_days is None else disc.at_days(c.pay_days)
+        out.append((c, amount, df * amount))
+    return out
+
+
+def discounted_pv(plan, values, market: Market, disc: Discounter | None = None) -> np.ndarray:
+    """Sum of the live cash flows of a plan (or of every cash flow of a bare trade), discounted
+    on the USD curve."""
+    if not isinstance(plan, TradePlan):
+        n_flows = len(plan.cash_flows(np.ones(len(plan.fixings())), market))
+        plan = TradePlan(plan, (), (True,) * n_flows, 1, False)
+    disc = disc or Discounter(market, 1)
+    total = 0.0
+    for _, _, pv in flow_values(plan, values, market, disc):
+        total = total + pv
     return np.asarray(total, dtype=float)
 
 
 @dataclass(frozen=True)
 class TradeTerms:
-    """``const + x . slope`` is the PV when ``affine``; ``control`` weights the BTC control."""
+    """Fixing j is ``scale[j] * X[:, cols[j]] + offset[j]``; ``const + z . slope`` (z = X[:, cols])
+    is the PV when ``affine``; ``control`` weights the columns ``control_cols`` (BTC averages)."""
 
-    fixings: tuple
+    plan: TradePlan
+    cols: np.ndarray
+    scale: np.ndarray
+    offset: np.ndarray
     const: float
     slope: np.ndarray
     affine: bool
+    control_cols: np.ndarray
     control: np.ndarray
 
+    def values(self, x: np.ndarray) -> np.ndarray:
+        return x[:, self.cols] * self.scale + self.offset
 
-def trade_terms(trade, market: Market) -> TradeTerms:
-    """A trade that declares itself ``affine`` (its cash flows are affine in its fixings) has its
-    PV probed at zero and at unit fixings, and checked at two other points; any other trade is
-    priced through its cash flows. Probes alone cannot tell: a cap struck above every probe
-    looks flat."""
-    fixings = tuple(trade.fixings())
-    for f in fixings:
-        if not isinstance(f, WindowFixing):
-            raise InputError("fixings", f"{trade.trade_id}: {type(f).__name__} is not priced yet")
-    n = len(fixings)
-    # every probe in one call: zero, the unit vectors, and two points to check affinity at
-    probes = np.vstack([np.zeros(n), np.eye(n), np.arange(1.0, n + 1.0), np.linspace(7.0, 0.5, n) ** 2])
-    with np.errstate(all="ignore"):
-        pv = discounted_pv(trade, probes, market)
-        const = float(pv[0])
-        slope = pv[1:n + 1] - const
-        lin = const + probes[n + 1:] @ slope
-    scale = abs(const) + np.abs(probes[n + 1:]) @ np.abs(slope)
+
+def trade_terms(plan, market: Market, space: ColumnSpace | None = None,
+                disc: Discounter | None = None) -> TradeTerms:
+    """Columns, scale and offset of each fixing. A trade that declares itself ``affine`` (its cash
+    flows are affine in its fixings) has its PV probed at zero and at unit fixings, and checked
+    at two other points; any other trade is priced through its cash flows. Probes alone cannot
+    tell: a cap struck above every probe looks flat. ``plan`` may be a bare trade."""
+    if not isinstance(plan, TradePlan):
+        plan = plan_trade(plan, market)
+    space = space or ColumnSpace()
+    disc = disc or Discounter(market, plan.days_needed)
+    trade = plan.trade
+    cols = np.array([space.column(s) for s in plan.sources], dtype=np.int64)
+    scale = np.array([s.scale for s in plan.sources])
+    offset = np.array([s.offset for s in plan.sources])
+    n = len(cols)
     affine = bool(getattr(trade, "affine", False))
-    if affine and not (np.all(np.isfinite(pv)) and np.all(np.abs(pv[n + 1:] - lin) <= AFFINE_RTOL * scale)):
-        raise InputError("trade", f"{trade.trade_id}: declared affine, but its cash flows are not affine "
-                                  "in its fixings")
-    control = np.array([market.discount(f.end) * f.days for f in fixings])
-    return TradeTerms(fixings, const, slope, affine, control)
+    const, slope = math.nan, np.zeros(n)
+    if affine:
+        probes = np.vstack([np.zeros(n), np.eye(n), np.arange(1.0, n + 1.0), np.linspace(7.0, 0.5, n) ** 2])
+        with np.errstate(all="ignore"):
+            pv = discounted_pv(plan, probes * scale + offset, market, disc)
+            const = float(pv[0])
+            slope = pv[1:n + 1] - const
+            lin = const + probes[n + 1:] @ slope
+        scale_pv = abs(const) + np.abs(probes[n + 1:]) @ np.abs(slope)
+        if not (np.all(np.isfinite(pv)) and np.all(np.abs(pv[n + 1:] - lin) <= AFFINE_RTOL * scale_pv)):
+            raise InputError("trade", f"{trade.trade_id}: declared affine, but its cash flows are not affine "
+                                      "in its fixings")
+    ctrl_cols, ctrl = [], []
+    for s in plan.sources:
+        btc = space.btc_column(s)
+        if btc is not None:
+            ctrl_cols.append(btc[0])
+            ctrl.append(disc.on(market.asof + dt.timedelta(days=s.key[0][1] + 1)) * btc[1])
+    return TradeTerms(plan, cols, scale, offset, const, slope, affine, np.array(ctrl_cols, dtype=np.int64),
+                      np.array(ctrl))

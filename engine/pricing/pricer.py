@@ -1,6 +1,9 @@
-"""Price a portfolio on one simulation: every trade's fixings become windows; affine trades are
-priced in one matrix product per chunk of paths (:mod:`engine.pricing.batch`), others trade by
-trade, all with a linear BTC control variate whose mean is known exactly.
+"""Price a portfolio on one simulation: every trade's fixings become columns of the chunk's
+fixing matrix; affine trades are priced in one matrix product per chunk of paths
+(:mod:`engine.pricing.batch`), others through their cash flows, all with a linear BTC control
+variate whose mean is known exactly. Closed-form trades (BTC options and futures) are valued
+without simulation. Cash flows paid by the as-of date are settled; a trade whose fixings began
+before it takes its realised part from ``realised`` (``--fixings``).
 
 >>> from curves.market import Market
 >>> from engine.mc.model import ModelParams
@@ -15,114 +18,61 @@ True
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from curves.market import Market
+from curves.market import MAX_HORIZON_DAYS, Market
 from curves.toml_io import InputError
-from engine.mc import kernel as K
 from engine.mc.model import ModelParams
-from engine.mc.moments import PairMoments
-from engine.mc.simulation import QUANTITIES, Simulation
-from engine.pricing.batch import discounted_pv, trade_terms
+from engine.mc.simulation import Simulation
+from engine.pricing.batch import Discounter, TradeTerms, discounted_pv, trade_terms
+from engine.pricing.cash_flow_report import FlowBook, settled_flows
+from engine.pricing.columns import ColumnSpace
+from engine.pricing.fixing_plan import TradePlan, plan_trade
+from engine.pricing.measures import analytic_result, trade_result
+from engine.pricing.results import PortfolioResult, TradeResult, checked
 from products.portfolio import TradeError
 
-QUANTITY_INDEX = {name: k for k, name in enumerate(QUANTITIES)}
+CHUNK_BYTES = 192 * 2**20  # per-path fixings of a chunk (window values and X) stay near this
+MORE_DAYS = 1.5  # when a path has not reached an epoch or reward: simulate 1.5x the days, again
 
 
-@dataclass
-class TradeResult:
-    trade_id: str
-    type_name: str
-    pv_usd: float | None = None
-    pv_stderr: float | None = None
-    fair_rate: float | None = None
-    notional: float | None = None
-    initial_margin: float | None = None
-    currency: str | None = None
-    error: str | None = None
-    fair_rate_stderr: float | None = None
-    fair_rate_on_tick: float | None = None
-
-    def to_dict(self) -> dict:
-        return {"id": self.trade_id, "type": self.type_name, "pv_usd": self.pv_usd,
-                "pv_stderr": self.pv_stderr, "fair_rate": self.fair_rate,
-                "fair_rate_stderr": self.fair_rate_stderr, "fair_rate_on_tick": self.fair_rate_on_tick,
-                "notional": self.notional,
-                "initial_margin": self.initial_margin, "currency": self.currency, "error": self.error}
-
-    def rows(self) -> list[dict]:
-        """Long format: one row per measure, (trade, type, measure, value, stderr, unit, error)."""
-        base = {"trade": self.trade_id, "type": self.type_name}
-        if self.error is not None:
-            return [{**base, "measure": "pv", "value": None, "stderr": None, "unit": "USD", "error": self.error}]
-        cur = self.currency
-        out = [{**base, "measure": "pv", "value": self.pv_usd, "stderr": self.pv_stderr, "unit": "USD"}]
-        if self.fair_rate is not None:
-            out.append({**base, "measure": "fair_rate", "value": self.fair_rate, "stderr": self.fair_rate_stderr,
-                        "unit": f"{cur}/PH/day"})
-        if self.fair_rate_on_tick is not None:
-            out.append({**base, "measure": "fair_rate_on_tick", "value": self.fair_rate_on_tick, "stderr": None,
-                        "unit": f"{cur}/PH/day"})
-        for name in ("notional", "initial_margin"):
-            value = getattr(self, name)
-            if value is not None:
-                out.append({**base, "measure": name, "value": value, "stderr": 0.0, "unit": cur})
-        return [{**r, "error": None} for r in out]
-
-
-@dataclass
-class PortfolioResult:
-    trades: list[TradeResult]
-    paths: int
-    seed: int
-
-    @property
-    def total_pv_usd(self) -> float:
-        return float(sum(t.pv_usd for t in self.trades if t.pv_usd is not None))
-
-    def to_dict(self) -> dict:
-        return {"trades": [t.to_dict() for t in self.trades], "total_pv_usd": self.total_pv_usd,
-                "paths": self.paths, "seed": self.seed,
-                "results": [r for t in self.trades for r in t.rows()]}
-
-    def to_frame(self):
-        """The results in long format, a row per (trade, measure), units in their own column."""
-        import pandas as pd
-
-        return pd.DataFrame([r for t in self.trades for r in t.rows()],
-                            columns=["trade", "type", "measure", "value", "stderr", "unit", "error"])
+class _NeedMoreDays(Exception):
+    pass
 
 
 def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths: int = 100_000,
                  seed: int = 42, errors: Sequence[TradeError] = (), threads: int | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 hashrate_shift_per_day=None) -> PortfolioResult:
+                 hashrate_shift_per_day=None, realised=None, cash_flows: bool = False) -> PortfolioResult:
     """Price valid trades together; a trade that does not fit the market is reported, not fatal.
 
     ``hashrate_shift_per_day`` is the hashrate market price of risk: a per-day array at least as
     long as the simulated days (day 0 = as-of + 1; the excess is ignored) or a
     ``HashrateShift`` from ``engine.calibration.hashrate_shift`` (flat after its last segment).
+    ``realised`` (:func:`engine.data.realised_fixings.load_realised_fixings`) holds the days of
+    seasoned trades up to the as-of date; ``cash_flows`` adds each trade's cash flows.
     """
     results = [TradeResult(e.trade_id, e.type_name, error=e.error) for e in errors]
-    simulated, terms = [], []
+    plans = []
     for t in trades:
         try:
             t.check_market(market)
             if hasattr(t, "analytic_pv_usd"):  # closed form (e.g. Black-76 on QuantLib): no stderr
-                results.append(_checked(TradeResult(t.trade_id, t.type_name, float(t.analytic_pv_usd(market)),
-                                                    0.0, None, t.notional, t.initial_margin, t.currency), None))
+                results.append(checked(analytic_result(t, market), None))
+                continue
+            plan = plan_trade(t, market, realised)
+            if plan.settled:
+                results.append(TradeResult(t.trade_id, t.type_name, 0.0, 0.0, currency=t.currency, status="settled",
+                                           cashflows=settled_flows(plan, market) if cash_flows else []))
             else:
-                terms.append(trade_terms(t, market))
-                simulated.append(t)
+                plans.append(plan)
         except InputError as exc:
             results.append(TradeResult(t.trade_id, t.type_name, error=str(exc)))
-    if simulated:
-        results.extend(_simulate_and_price(simulated, terms, market, model, paths, seed, threads, progress,
-                                           hashrate_shift_per_day))
+    if plans:
+        results.extend(_simulate_and_price(plans, market, model, paths, seed, threads, progress,
+                                           hashrate_shift_per_day, cash_flows))
     return PortfolioResult(_file_order(results, trades, errors), paths=paths + paths % 2, seed=seed)
 
 
@@ -135,80 +85,132 @@ def _file_order(results, trades, errors):
     return sorted(results, key=lambda r: pos.get(id(r), by_trade.get(r.trade_id, 0)))
 
 
-def _simulate_and_price(trades, terms, market, model, paths, seed, threads, progress, shift=None):
-    n_days = max((f.end - market.asof).days for tt in terms for f in tt.fixings)
+def _simulate_and_price(plans: list[TradePlan], market, model, paths, seed, threads, progress, shift,
+                        cash_flows) -> list[TradeResult]:
+    n_days = max(p.days_needed for p in plans)
+    while True:
+        try:
+            return _run(plans, market, model, paths, seed, threads, progress, shift, cash_flows, n_days)
+        except _NeedMoreDays:
+            if n_days >= MAX_HORIZON_DAYS:
+                raise AssertionError("unreachable: the last pass reports unreached fixings") from None
+            n_days = min(MAX_HORIZON_DAYS, int(n_days * MORE_DAYS) + 30)
+
+
+def _shift_for(shift, n_days):
     if shift is not None and not hasattr(shift, "per_day"):
         shift = np.asarray(shift, dtype=float)
         if shift.ndim == 1 and shift.size > n_days:
             shift = shift[:n_days]
+    return shift
+
+
+def _run(plans, market, model, paths, seed, threads, progress, shift, cash_flows, n_days):
+    space = ColumnSpace()
+    disc = Discounter(market, n_days + max(_lag_days(p) for p in plans))
+    terms, out, priced = [], {}, []
+    for p in plans:
+        try:
+            terms.append(trade_terms(p, market, space, disc))
+            priced.append(p)
+        except InputError as exc:
+            out[p.trade.trade_id] = TradeResult(p.trade.trade_id, p.trade.type_name, error=str(exc))
+    if not terms:
+        return list(out.values())
+    windows = space.window_list()
+    n_cols = space.n_cols
+    # bytes per path: the kernel's window values, X, the PVs and controls, the flows
+    per_path = 8 * (len(windows) * 6 + n_cols + 2 * len(terms) + (16 * len(terms) if cash_flows else 0))
+    chunk_paths = int(min(65_536, max(1024, 2 ** int(np.log2(max(CHUNK_BYTES // per_path, 1))))))
     sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, threads=threads,
-                     hashrate_shift_per_day=shift)
-    windows: dict = {}
-    cols, btc_cols = [], []  # per trade: flat columns of (window, quantity), and its windows' BTC
-    for tt in terms:
-        ws = [windows.setdefault((sim.day_index(f.start), sim.day_index(f.end)), len(windows))
-              for f in tt.fixings]
-        cols.append(np.array([w * K.N_QUANTITIES + QUANTITY_INDEX[f.quantity] for w, f in zip(ws, tt.fixings)],
-                             dtype=np.int64))
-        btc_cols.append(np.array([w * K.N_QUANTITIES + K.Q_BTC_USD for w in ws], dtype=np.int64))
-    window_list = sorted(windows, key=windows.get)
-    n_cols = len(window_list) * K.N_QUANTITIES
-    # terms as arrays, once: G maps window values to affine PVs, B maps BTC averages to controls
-    affine = [k for k, tt in enumerate(terms) if tt.affine]
-    other = [k for k, tt in enumerate(terms) if not tt.affine]
-    g = np.zeros((n_cols, len(affine)))
-    const = np.array([terms[k].const for k in affine])
-    b = np.zeros((n_cols, len(trades)))
-    for j, k in enumerate(affine):
-        np.add.at(g[:, j], cols[k], terms[k].slope)
+                     hashrate_shift_per_day=_shift_for(shift, n_days), chunk_paths=chunk_paths)
+    book = _Book(terms, space, sim, market, disc, cash_flows)
+    last_pass = n_days >= MAX_HORIZON_DAYS
+
+    def on_chunk(_start, wv, ep=None, rw=None):
+        x = space.assemble(wv, ep, rw)
+        if space.epochs or space.rewards:
+            unreached = book.unreached(x)
+            if unreached.any() and not last_pass:
+                raise _NeedMoreDays
+        book.add(x)
+
+    sim.run(windows, on_chunk=on_chunk, progress=progress, epoch_fixings=space.epochs,
+            reward_fixings=space.rewards)
     for k, tt in enumerate(terms):
-        np.add.at(b[:, k], btc_cols[k], tt.control)
-    fwd = np.zeros(n_cols)
-    for w, (lo, hi) in enumerate(window_list):
-        fwd[w * K.N_QUANTITIES + K.Q_BTC_USD] = sim.btc_forward[lo:hi + 1].mean()
-    ctrl_means = fwd @ b  # a linear control's mean is known exactly, whatever the payoff
-    rows_g, rows_b = np.flatnonzero(g.any(axis=1)), np.flatnonzero(b.any(axis=1))  # the columns used
-    g, b = g[rows_g], b[rows_b]
-    moments = PairMoments((len(trades),), sim.block_pairs)
+        out[tt.plan.trade.trade_id] = book.result(k)
+    return [out[p.trade.trade_id] for p in plans]
 
-    def on_chunk(_start, wv):
-        x = wv.reshape(wv.shape[0], n_cols)
-        pv = np.empty((wv.shape[0], len(trades)))
+
+def _lag_days(plan: TradePlan) -> int:
+    """Days a random payment may fall after the last simulated day (a swap's payment lag)."""
+    return int(getattr(plan.trade, "payment_lag_days", 0) or 0) + 2
+
+
+class _Book:
+    """Per-chunk PVs, their controls and (optionally) cash flows, accumulated over pairs."""
+
+    def __init__(self, terms: list[TradeTerms], space: ColumnSpace, sim: Simulation, market, disc, cash_flows):
+        from engine.mc.moments import PairMoments
+
+        self.terms, self.market, self.disc = terms, market, disc
+        n = len(terms)
+        self.affine = [k for k, t in enumerate(terms) if t.affine]
+        self.other = [k for k, t in enumerate(terms) if not t.affine]
+        n_cols = space.n_cols
+        g = np.zeros((n_cols, len(self.affine)))
+        for j, k in enumerate(self.affine):
+            np.add.at(g[:, j], terms[k].cols, terms[k].slope)
+        self.const = np.array([terms[k].const for k in self.affine])
+        b = np.zeros((n_cols, n))
+        for k, t in enumerate(terms):
+            np.add.at(b[:, k], t.control_cols, t.control)
+        fwd = np.nan_to_num(space.btc_forward_means(sim.btc_forward))
+        self.ctrl_means = fwd @ b  # a linear control's mean is known exactly, whatever the payoff
+        self.rows_g, self.rows_b = np.flatnonzero(g.any(axis=1)), np.flatnonzero(b.any(axis=1))
+        self.g, self.b = g[self.rows_g], b[self.rows_b]
+        self.moments = PairMoments((n,), sim.block_pairs)
+        self.needs = [np.array(sorted({c for c, s in zip(t.cols, t.plan.sources) if s.block in ("epoch", "reward")}),
+                               dtype=np.int64) for t in terms]
+        self.unreached_any = np.zeros(n, dtype=bool)
+        self.flows = FlowBook(terms, space, market, disc, sim.block_pairs) if cash_flows else None
+
+    def unreached(self, x: np.ndarray) -> np.ndarray:
+        """Per trade: some path has not reached one of its epoch or reward fixings."""
+        out = np.array([bool(np.isnan(x[:, c]).any()) if c.size else False for c in self.needs])
+        self.unreached_any |= out
+        return out
+
+    def add(self, x: np.ndarray) -> None:
+        pv = np.empty((x.shape[0], len(self.terms)))
         with np.errstate(all="ignore"):  # a trade too large to value is reported below
-            pv[:, affine] = x[:, rows_g] @ g + const
-            for k in other:
-                pv[:, k] = discounted_pv(trades[k], x[:, cols[k]], market)
-            ctrl = x[:, rows_b] @ b
-        moments.add(pv, ctrl)
+            pv[:, self.affine] = x[:, self.rows_g] @ self.g + self.const
+            for k in self.other:
+                t = self.terms[k]
+                pv[:, k] = discounted_pv(t.plan, t.values(x), self.market, self.disc)
+            ctrl = x[:, self.rows_b] @ self.b
+        self.moments.add(pv, ctrl)
+        if self.flows is not None:
+            self.flows.add(x, ctrl)
 
-    sim.run(window_list, on_chunk=on_chunk, progress=progress)
-    with np.errstate(all="ignore"):
-        pv = moments.mean(ctrl_means)
-        se = moments.stderr(ctrl_means)
-        problems = moments.problems(ctrl_means)
-    out = []
-    for k, t in enumerate(trades):
+    def result(self, k: int) -> TradeResult:
+        t = self.terms[k]
+        trade = t.plan.trade
+        if self.unreached_any[k]:
+            return TradeResult(trade.trade_id, trade.type_name,
+                               error=f"fixings: some paths do not reach the trade's epoch or blocks within the "
+                                     f"{MAX_HORIZON_DAYS:,}-day horizon")
         with np.errstate(all="ignore"):
-            fair = t.fair_rate_from_pv(float(pv[k]), market)
-            # the fair rate is affine in the PV: its stderr is the PV's, scaled by its slope
-            fair_se = None if fair is None else abs(t.fair_rate_from_pv(float(pv[k] + se[k]), market) - fair)
-            tick = t.on_tick(fair) if fair is not None and hasattr(t, "on_tick") else None
-            res = TradeResult(t.trade_id, t.type_name, float(pv[k]), float(se[k]), fair, t.notional,
-                              t.initial_margin, t.currency, fair_rate_stderr=fair_se, fair_rate_on_tick=tick)
-        out.append(_checked(res, problems[k]))
-    return out
+            pv = float(self.moments.mean(self.ctrl_means)[k])
+            se = float(self.moments.stderr(self.ctrl_means)[k])
+        problem = self._problems()[k]
+        res = trade_result(t, pv, se, self.market)
+        if self.flows is not None and res.error is None:
+            res.cashflows = self.flows.report(k, self.ctrl_means[k]) + settled_flows(t.plan, self.market)
+        return checked(res, problem)
 
-
-def _checked(res: TradeResult, problem: str | None) -> TradeResult:
-    """A result whose numbers are all finite and whose stderr can be trusted, else its error."""
-    for name in ("notional", "initial_margin", "pv_usd", "pv_stderr", "fair_rate", "fair_rate_stderr",
-                 "fair_rate_on_tick"):
-        v = getattr(res, name)
-        if v is not None and not math.isfinite(v):
-            why = (f"{name}: not a finite number ({v!r}); the trade's size and strike are beyond what "
-                   "can be valued")
-            return TradeResult(res.trade_id, res.type_name, currency=res.currency, error=why)
-    if problem is not None:
-        return TradeResult(res.trade_id, res.type_name, currency=res.currency,
-                           error=f"pv_stderr: no trustworthy standard error: {problem}; use more paths")
-    return res
+    def _problems(self):
+        if not hasattr(self, "_problems_cache"):
+            with np.errstate(all="ignore"):
+                self._problems_cache = self.moments.problems(self.ctrl_means)
+        return self._problems_cache
