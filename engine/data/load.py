@@ -158,11 +158,17 @@ def load_network_history(path_or_buffer, *, start=None, end=None) -> pd.DataFram
     early rows of a raw Coin Metrics file that have no price. ``attrs["gaps"]`` lists the
     missing days as :func:`find_gaps` does.
     """
-    df = _standardise_columns(pd.read_csv(path_or_buffer))
+    return network_history_frame(pd.read_csv(path_or_buffer), start=start, end=end)
+
+
+def network_history_frame(df: pd.DataFrame, *, start=None, end=None, lines=None) -> pd.DataFrame:
+    """:func:`load_network_history` on a frame already read; ``lines`` gives each row's line
+    in its file (default: row ``i`` on line ``i + 2``), for the errors."""
+    df = _standardise_columns(df)
     missing = [c for c in ("date", *REQUIRED_COLUMNS) if c not in df.columns]
     if missing:
         raise HistoryError(f"missing required column(s) {missing}; found {list(df.columns)}")
-    lines = _file_lines(len(df))
+    lines = _file_lines(len(df)) if lines is None else np.asarray(lines)
     days = _parse_days(df["date"], "date", lines)
     keep = np.ones(len(df), dtype=bool)
     if start is not None:
