@@ -474,25 +474,37 @@ def price(
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
     shift: ShiftOpt = None,
+    fixings: Annotated[Path | None, typer.Option(
+        "--fixings", help="Realised daily values for seasoned trades: a daily history CSV, or published index "
+                          "values (date, hashprice_usd_per_ph_day[, hashvalue_btc_per_ph_day]).")] = None,
+    flows: Annotated[Path | None, typer.Option(
+        "--flows", help="Write every cash flow (pay date, expected amount, PV, stderrs): .csv, .json or "
+                        ".parquet.")] = None,
 ):
     """Price a portfolio; a trade with bad fields gets its error set while the rest are priced."""
     import pandas as pd
 
     from engine.app.output import TABLE_SUFFIXES, write_table
+    from engine.data.realised_fixings import load_realised_fixings
     from engine.pricing.pricer import price_trades
     from products.portfolio import load_portfolio
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    output_path(flows, "flows", TABLE_SUFFIXES, "unsupported file type")
     check_paths(paths)
     trades, errors = _load_file(load_portfolio, portfolio, "portfolio")
+    realised = _load_csv(load_realised_fixings, fixings, "fixings") if fixings is not None else None
     mkt, mdl = load_market(market), load_model(model)
     hs = load_shift(shift, mkt)
     with progress_bar("pricing") as update:
         res = price_trades(trades, mkt, mdl, paths=paths, seed=seed, errors=errors, threads=threads,
-                           progress=update, hashrate_shift_per_day=hs)
+                           progress=update, hashrate_shift_per_day=hs, realised=realised, cash_flows=True)
     doc = check_finite(res.to_dict())
     if out is not None:
-        write_table(pd.DataFrame(doc["trades"]), out, doc)
+        flat = [{k: v for k, v in t.items() if k not in ("measures", "cashflows")} for t in doc["trades"]]
+        write_table(pd.DataFrame(flat), out, doc)
+    if flows is not None:
+        write_table(res.flows_frame(), flows)
     if json_out:
         print_json(doc)
         return

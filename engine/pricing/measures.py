@@ -30,8 +30,14 @@ def trade_result(terms, pv: float, se: float, market: Market) -> TradeResult:
 
 
 def analytic_result(t, market: Market) -> TradeResult:
-    """A closed-form trade: its PV and fair rate carry no Monte Carlo error."""
+    """A closed-form trade: its PV, fair rate and its one cash flow carry no Monte Carlo error."""
     pv = float(t.analytic_pv_usd(market))
     fair = t.fair_rate_from_pv(pv, market)
+    (fixing,) = t.fixings()
+    (flow,) = t.cash_flows(np.array([market.btc_forward_usd(fixing.end)]), market)
+    df = market.discount(flow.pay_date)
+    cash = [{"pay_date": str(flow.pay_date), "pay_date_is_random": False, "currency": flow.currency,
+             "expected_amount": pv / df, "stderr": 0.0, "pv_usd": pv, "pv_stderr": 0.0, "fixed": False,
+             "settled": False}]
     return TradeResult(t.trade_id, t.type_name, pv, 0.0, fair, t.notional, t.initial_margin, t.currency,
-                       fair_rate_stderr=None if fair is None else 0.0, fair_rate_unit=_rate_unit(t))
+                       fair_rate_stderr=None if fair is None else 0.0, fair_rate_unit=_rate_unit(t), cashflows=cash)
