@@ -35,7 +35,7 @@ from products.validation import TRADE_DATE, check_dates_in_market, date_range
 STRIKE = Spec("number", "USD/PH/day or BTC/PH/day", low=0, low_open=True, doc="strike in the contract currency")
 COMMON = {
     "id": Spec("text", doc="trade id, unique in the file"),
-    "start": replace(TRADE_DATE, doc="first day; after the market's as-of date"),
+    "start": replace(TRADE_DATE, doc="first day; on or before the as-of date, a seasoned trade (--fixings)"),
     "end": replace(TRADE_DATE, doc="last day (inclusive)"),
     "currency": Spec("choice", choices=("USD", "BTC"), doc="settlement currency"),
     "size_phs": Spec("number", "PH/s", low=0, low_open=True, plausible=(None, 1e7), doc="hashrate notional",
@@ -71,7 +71,7 @@ class _MonthlyOption:
         return None
 
     def check_market(self, market: Market) -> None:
-        check_dates_in_market(self.start, self.end, market)
+        check_dates_in_market(self.start, self.end, market, started_ok=True)
 
     def fixings(self) -> tuple[WindowFixing, ...]:
         slices = _month_slices(self.start, self.end)

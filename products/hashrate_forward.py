@@ -34,7 +34,7 @@ STRIKE_RATIO_BOUNDS = (0.05, 20.0)
 SCHEMA = Schema("hashprice_forward", {
     "id": Spec("text", doc="trade id, unique in the file"),
     "type": Spec("choice", choices=("hashprice_forward",), doc="the product"),
-    "start": replace(TRADE_DATE, doc="first delivery day; after the market's as-of date"),
+    "start": replace(TRADE_DATE, doc="first delivery day; on or before the as-of date, a seasoned trade (--fixings)"),
     "end": replace(TRADE_DATE, doc="last delivery day (inclusive); at most 20,000 days after the as-of date"),
     "strike": Spec("number", "USD/PH/day or BTC/PH/day", low=0, low_open=True,
                    doc="K in the contract currency",
@@ -92,9 +92,9 @@ class HashrateForward:
         return self.notional * INITIAL_MARGIN_PERCENT[self.currency] / 100
 
     def check_market(self, market: Market) -> None:
-        """Terms against the market: delivery after the as-of date and within the horizon; for
+        """Terms against the market: delivery within the horizon (started: seasoned); for
         a strict market, the strike within ``STRIKE_RATIO_BOUNDS`` of today's index."""
-        check_dates_in_market(self.start, self.end, market)
+        check_dates_in_market(self.start, self.end, market, started_ok=True)
         if market.strict:
             index = (market.spot_hashprice_usd_per_ph_day() if self.currency == "USD"
                      else market.spot_hashvalue_btc_per_ph_day())

@@ -35,10 +35,11 @@ def date_range(start, end) -> tuple[dt.date, dt.date]:
 
 
 def check_dates_in_market(start: dt.date, end: dt.date, market, start_field: str = "start",
-                          end_field: str = "end") -> None:
-    """A trade's dates against the market: ``start`` after the as-of date, ``end`` within the
+                          end_field: str = "end", started_ok: bool = False) -> None:
+    """A trade's dates against the market: ``start`` after the as-of date (unless ``started_ok``:
+    a seasoned trade, whose realised days come from ``--fixings``), ``end`` within the
     simulation horizon (``MAX_HORIZON_DAYS``)."""
-    if start <= market.asof:
+    if start <= market.asof and not started_ok:
         raise InputError(start_field, f"{start} is not after the as-of date {market.asof}")
     if (end - market.asof).days > MAX_HORIZON_DAYS:
         raise InputError(end_field, f"{end} is more than {MAX_HORIZON_DAYS:,} days after the as-of date")

@@ -90,5 +90,5 @@ def test_file_fields_and_bad_terms():
          "size_phs": 1.0}]})
     assert [t.trade_id for t in trades] == ["c"]
     assert errors[0].error.startswith("cap_strike:") and errors[1].error.startswith("strike:")
-    with pytest.raises(InputError, match="start"):
-        HashpriceFloor("f", dt.date(2026, 1, 1), dt.date(2026, 2, 28), 30.0, "USD", 1.0).check_market(MARKET)
+    with pytest.raises(InputError, match="^end: "):
+        HashpriceFloor("f", dt.date(2026, 3, 1), dt.date(2086, 2, 28), 30.0, "USD", 1.0).check_market(MARKET)

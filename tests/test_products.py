@@ -75,10 +75,14 @@ def test_forward_bad_inputs(kwargs, field):
     assert str(info.value).startswith(f"{field}: ")
 
 
-def test_forward_start_must_follow_asof():
-    with pytest.raises(InputError, match="^start: "):
-        fwd(start=MARKET.asof, end=MAR[1]).check_market(MARKET)
-    fwd().check_market(MARKET)  # no error
+def test_a_started_forward_needs_its_realised_days():
+    """A delivery period that began on or before the as-of date is seasoned: its realised part
+    comes from --fixings, and without them the trade alone gets an error naming them."""
+    started = fwd(trade_id="s", start=MARKET.asof, end=MAR[1])
+    started.check_market(MARKET)  # the terms are fine
+    res = price_trades([started, fwd()], MARKET, MODEL, paths=2_000, seed=1)
+    assert res.trades[0].error.startswith("fixings: s: hashprice_usd_per_ph_day over 2026-01-31..2026-02-28")
+    assert "--fixings" in res.trades[0].error and res.trades[1].error is None
 
 
 def test_month_slices_of_multi_month_period():
