@@ -19,6 +19,7 @@ from curves.schema import describe, reading
 from curves.toml_io import InputError, read_toml
 from products import (  # noqa: F401  (they register)
     btc_option,
+    difficulty_future,
     difficulty_swap,
     hashprice_options,
     hashrate_forward,
