@@ -24,6 +24,7 @@ from products import (  # noqa: F401  (they register)
     hashprice_options,
     hashrate_forward,
     hashrate_future,
+    hashvalue_future,
 )
 from products.registry import TRADE_TYPES
 
