@@ -43,3 +43,22 @@ def check_dates_in_market(start: dt.date, end: dt.date, market, start_field: str
         raise InputError(start_field, f"{start} is not after the as-of date {market.asof}")
     if (end - market.asof).days > MAX_HORIZON_DAYS:
         raise InputError(end_field, f"{end} is more than {MAX_HORIZON_DAYS:,} days after the as-of date")
+
+
+# A difficulty this far from today's is a unit slip: a BitOoda-style quote in trillions ("8.7 T")
+# written for an absolute difficulty is 1e-12x, FTX points written as a difficulty 1e12x. An
+# epoch years ahead can honestly be tens of times today's, so the band is wide.
+DIFFICULTY_RATIO_BOUNDS = (1e-3, 1e3)
+
+
+def check_difficulty_level(difficulty: float, market, field: str, shown: str = "") -> None:
+    """For a strict market: ``difficulty`` within ``DIFFICULTY_RATIO_BOUNDS`` of today's (relaxed
+    markets skip it). ``shown`` is the field's own value as the error shows it (default: the
+    difficulty)."""
+    if not market.strict:
+        return
+    ratio = difficulty / market.difficulty
+    lo, hi = DIFFICULTY_RATIO_BOUNDS
+    if not lo <= ratio <= hi:
+        raise InputError(field, f"{shown or f'{difficulty:.6g}'} is a difficulty {ratio:.3g}x today's "
+                         f"{market.difficulty:.6g}; must lie within {lo:g}-{hi:g}x (units?)")

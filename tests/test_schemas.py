@@ -22,10 +22,13 @@ from engine.calibration.hashrate_shift import SEGMENT_SCHEMA, SHIFT_SCHEMA, Hash
 from engine.calibration.quotes import QUOTE_SCHEMA, load_quotes
 from engine.mc.model import MODEL_SCHEMA, PARAMETERS, ModelParams
 from products.btc_option import BtcOption
+from products.difficulty_future import DifficultyFuture
+from products.difficulty_swap import DifficultySwap
 from products.hashprice_options import HashpriceCap, HashpriceCollar
 from products.hashrate_forward import SCHEMA as FORWARD_SCHEMA
 from products.hashrate_forward import HashrateForward
 from products.hashrate_future import HashrateFuture
+from products.hashvalue_future import HashvalueFuture
 from products.portfolio import load_portfolio, parse_portfolio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -378,7 +381,8 @@ def test_calibrate_refuses_asof_after_the_data(tmp_path):
 # ---- the README states the same bounds ----------------------------------------------------------
 @pytest.mark.parametrize("schema", [MARKET_SCHEMA, MODEL_SCHEMA, FORWARD_SCHEMA, QUOTE_SCHEMA, SHIFT_SCHEMA,
                                     SEGMENT_SCHEMA, HashpriceCap.schema, HashpriceCollar.schema,
-                                    HashrateFuture.schema, BtcOption.schema],
+                                    HashrateFuture.schema, BtcOption.schema, DifficultySwap.schema,
+                                    DifficultyFuture.schema, HashvalueFuture.schema],
                          ids=lambda s: s.name)
 def test_readme_tables_are_the_schemas(schema):
     readme = (ROOT / "README.md").read_text()
