@@ -44,7 +44,8 @@ _LO, _HI = DIFFICULTY_RATIO_BOUNDS
 SCHEMA = Schema("difficulty_future", {
     "id": Spec("text", doc="trade id, unique in the file"),
     "type": Spec("choice", choices=("difficulty_future",), doc="the product"),
-    "start": replace(TRADE_DATE, doc="first day of the averaging window; after the market's as-of date"),
+    "start": replace(TRADE_DATE, doc="first day of the averaging window; on or before the as-of date, a "
+                                     "seasoned trade (--fixings)"),
     "end": replace(TRADE_DATE, doc="last day of the window (inclusive); at most 20,000 days after the as-of date"),
     "contracts": Spec("integer", "contracts", low=1, plausible=(1, 1e9), doc="number of contracts",
                       why="1e9 contracts at 1 USD a point is about 1.4e11 USD at the 2026 difficulty"),
@@ -99,9 +100,9 @@ class DifficultyFuture:
         return self.price_points * self.usd_per_point * self.contracts
 
     def check_market(self, market: Market) -> None:
-        """The window after the as-of date and within the horizon; for a strict market, the
+        """The window within the horizon (started: seasoned, from --fixings); for a strict market, the
         price within ``DIFFICULTY_RATIO_BOUNDS`` of today's difficulty in points."""
-        check_dates_in_market(self.start, self.end, market)
+        check_dates_in_market(self.start, self.end, market, started_ok=True)
         check_difficulty_level(self.price_points * DIFFICULTY_PER_POINT, market, "price_points",
                                f"{self.price_points:.6g} points")
 

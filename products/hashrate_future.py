@@ -31,7 +31,8 @@ TICK_USD_PER_PH_DAY = 0.25
 SCHEMA = Schema("hashrate_future", {
     "id": Spec("text", doc="trade id, unique in the file"),
     "type": Spec("choice", choices=("hashrate_future",), doc="the product"),
-    "start": replace(TRADE_DATE, doc="first of the contract's 30 days; on or before the as-of date, a seasoned trade (--fixings)"),
+    "start": replace(TRADE_DATE, doc="first of the contract's 30 days; on or before the as-of date, a seasoned "
+                                     "trade (--fixings)"),
     "contracts": Spec("integer", "contracts", low=1, plausible=(1, 10_000_000), doc="1 PH/s for 30 days each",
                       why="at most ten times the 2026 network in PH/s"),
     "price_usd_per_ph_day": Spec("number", "USD/PH/day", low=0, low_open=True, plausible=(0.1, 1e5),

@@ -77,6 +77,7 @@ class HashvalueFuture:
     side: str = "buy"
 
     type_name = "hashvalue_future"
+    fair_rate_unit = "BTC per PH/s"
     schema = SCHEMA
     currency = "BTC"  # the contract's currency: the notional is in BTC; cash flows are valued in USD
     initial_margin = None  # set by the exchange
@@ -138,6 +139,8 @@ class HashvalueFuture:
             raise ValueError(f"E[S] must be positive, got {expected_btc!r}")
         return expected_reward_times_btc / expected_btc
 
-    def fair_rate_from_pv(self, pv_usd: float, market: Market) -> None:
-        """None: see :meth:`fair_price_btc`."""
-        return None
+    def fair_rate_from_pv(self, pv_usd: float, market: Market) -> float:
+        """The fair price in BTC: PV is affine in the price, ``dPV/dprice = -DF x sign x contracts
+        x F(pay)`` (E[S_pay] is the forward), so price* = price + PV / (DF x sign x contracts x F)."""
+        per_btc = market.discount(self.pay_date) * self.sign * self.contracts * market.btc_forward_usd(self.pay_date)
+        return self.price_btc + pv_usd / per_btc

@@ -303,11 +303,14 @@ def test_price_example_portfolio():
         assert TRADE_KEYS <= set(t)
         assert t["error"] is None
         assert math.isfinite(t["pv_usd"]) and (t["pv_stderr"] > 0 or t["type"] == "btc_option")
-        if t["type"] in ("hashprice_forward", "hashrate_future", "difficulty_future"):
+        if t["type"] in ("hashprice_forward", "hashrate_future", "difficulty_future", "hashvalue_future"):
             assert t["fair_rate"] > 0 and t["fair_rate_stderr"] > 0
         else:
             assert t["fair_rate"] is None and t["type"] in ("hashprice_cap", "hashprice_floor", "hashprice_collar",
-                                                          "btc_option", "difficulty_swap", "hashvalue_future")
+                                                          "btc_option", "difficulty_swap")
+        # its cash flows add up to its PV, each with a pay date and stderr
+        assert sum(c["pv_usd"] for c in t["cashflows"]) == pytest.approx(t["pv_usd"], rel=1e-9, abs=1e-6)
+        assert all(c["stderr"] >= 0 and not c["settled"] for c in t["cashflows"])
     assert doc["total_pv_usd"] == pytest.approx(sum(t["pv_usd"] for t in doc["trades"]), rel=1e-12)
     # the fair rate re-prices each trade to zero: PV = (fair - K) x dPV/dK, sign set by the side
     by_id = {t["id"]: t for t in doc["trades"]}
@@ -336,7 +339,6 @@ def _bad_trades():
     del missing["size_phs"]
     return {
         "strike-abc": ({**base, "strike": "abc"}, "strike"),
-        "start-before-asof": ({**base, "start": dt.date(2026, 1, 15)}, "start"),
         "unknown-type": ({**base, "type": "hashprice_swaption"}, "type"),
         "missing-field": (missing, "size_phs"),
         "unknown-field": ({**base, "notional": 5.0}, "notional"),

@@ -66,7 +66,11 @@ def test_fair_price_is_the_btc_numeraire_expectation():
         assert abs(float(np.mean(flow.amount))) <= 1e-9 * 3 * 0.006 * 90_000.0
     with pytest.raises(ValueError):
         HashvalueFuture.fair_price_btc(1.0, 0.0)
-    assert fut().fair_rate_from_pv(100.0, MARKET) is None
+    # priced at price p, PV = DF sign c (E[RS] - p F): the fair rate solves PV = 0 from one PV
+    f = fut(price_btc=0.006, contracts=3.0, side="sell")
+    e_rs, fwd = 0.0065 * 80_000.0, MARKET.btc_forward_usd(f.pay_date)
+    pv = MARKET.discount(f.pay_date) * -3.0 * (e_rs - 0.006 * fwd)
+    assert f.fair_rate_from_pv(pv, MARKET) == pytest.approx(e_rs / fwd, rel=1e-12)
     assert not getattr(HashvalueFuture, "affine", False)  # R x S: not affine
 
 

@@ -75,14 +75,22 @@ def test_forward_bad_inputs(kwargs, field):
     assert str(info.value).startswith(f"{field}: ")
 
 
-def test_a_started_forward_needs_its_realised_days():
-    """A delivery period that began on or before the as-of date is seasoned: its realised part
-    comes from --fixings, and without them the trade alone gets an error naming them."""
-    started = fwd(trade_id="s", start=MARKET.asof, end=MAR[1])
+def test_a_started_trade_needs_its_realised_days_unless_they_are_settled():
+    """A period that began on or before the as-of date is seasoned: its realised part comes from
+    --fixings, and without them the trade alone gets an error naming them. A monthly slice paid
+    by the as-of date is settled: its fixings are not needed."""
+    from products.hashrate_future import HashrateFuture
+
+    started = HashrateFuture("s", dt.date(2026, 1, 20), contracts=1, price_usd_per_ph_day=35.0)
     started.check_market(MARKET)  # the terms are fine
-    res = price_trades([started, fwd()], MARKET, MODEL, paths=2_000, seed=1)
-    assert res.trades[0].error.startswith("fixings: s: hashprice_usd_per_ph_day over 2026-01-31..2026-02-28")
-    assert "--fixings" in res.trades[0].error and res.trades[1].error is None
+    settled_first = fwd(trade_id="n", start=dt.date(2026, 1, 15), end=MAR[1])  # Jan 15..31 paid on the 31st
+    res = price_trades([started, settled_first], MARKET, ModelParams.default(), paths=2_000, seed=1,
+                       cash_flows=True)
+    assert res.trades[0].error.startswith("fixings: s: hashprice_usd_per_ph_day over 2026-01-20..2026-02-18")
+    assert "--fixings" in res.trades[0].error
+    n = res.trades[1]
+    assert n.error is None and [c["settled"] for c in n.cashflows] == [False, False, True]
+    assert [c["pay_date"] for c in n.cashflows] == ["2026-02-28", "2026-03-31", "2026-01-31"]
 
 
 def test_month_slices_of_multi_month_period():

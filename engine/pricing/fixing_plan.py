@@ -44,6 +44,7 @@ class Source:
     key: tuple
     scale: float = 1.0
     offset: float = 0.0
+    past: bool = False  # fixed by the as-of date (known, or realised but not given)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _window_source(f: WindowFixing, market: Market, realised) -> tuple[Source, s
         return Source("window", ((lo, hi), f.quantity)), None
     past_end = min(f.end, market.asof)
     if realised is None:
-        return (Source("const", (), 0.0, math.nan),
+        return (Source("const", (), 0.0, math.nan, past=hi < 0),
                 f"fixings: {f.quantity} over {f.start}..{f.end} began on or before the as-of date "
                 f"{market.asof}; pass its realised days with --fixings FILE.csv")
     try:
@@ -88,13 +89,13 @@ def _window_source(f: WindowFixing, market: Market, realised) -> tuple[Source, s
             r_dxb = realised.window_sum("difficulty_x_blocks", f.start, past_end)
             r_blocks = realised.window_sum("blocks_per_day", f.start, past_end)
             if hi < 0:
-                return Source("const", (), 0.0, r_dxb / r_blocks), None
+                return Source("const", (), 0.0, r_dxb / r_blocks, past=True), None
             return Source("dpb", ((0, hi), r_dxb, r_blocks)), None
         r_sum = realised.window_sum(f.quantity, f.start, past_end)
     except InputError as exc:
-        return Source("const", (), 0.0, math.nan), str(exc)
+        return Source("const", (), 0.0, math.nan, past=hi < 0), str(exc)
     if hi < 0:
-        return Source("const", (), 0.0, r_sum / f.days), None
+        return Source("const", (), 0.0, r_sum / f.days, past=True), None
     return Source("window", ((0, hi), f.quantity), (hi + 1) / f.days, r_sum / f.days), None
 
 
@@ -106,8 +107,8 @@ def _epoch_source(f: EpochFixing, market: Market) -> tuple[Source, str | None, i
         return Source("epoch", (k, f.quantity)), None, int(DAYS_MARGIN * days) + EXTRA_DAYS
     if k == -1:  # the epoch in force: its difficulty is the market's, it began `elapsed` ago
         value = market.difficulty if f.quantity == "difficulty" else -market.epoch_seconds_elapsed / SECONDS_PER_DAY
-        return Source("const", (), 0.0, value), None, 1
-    return (Source("const", (), 0.0, math.nan),
+        return Source("const", (), 0.0, value, past=True), None, 1
+    return (Source("const", (), 0.0, math.nan, past=True),
             f"epoch_height: {f.start_height:,} is before the epoch in force at the as-of date (first block "
             f"{start:,}); its {f.quantity} is not in the market", 1)
 
@@ -151,7 +152,7 @@ def _live_flows(trade, market: Market, sources, reasons) -> tuple[bool, ...]:
     """Per cash flow: still to pay. A flow is paid when its fixings are all known and its pay
     date is on or before the as-of date. A live flow must not depend on a fixing that cannot be
     had: each unknown fixing is set to NaN in turn and must not reach a live flow."""
-    sim = np.array([s.block != "const" for s in sources], dtype=bool)
+    sim = np.array([not s.past for s in sources], dtype=bool)
     known = np.array([s.offset if s.block == "const" else 1.0 for s in sources])
     known = np.where(np.isnan(known), 1.0, known)
 
