@@ -126,23 +126,24 @@ def _reward_source(f: RewardFixing, market: Market) -> tuple[Source, str | None,
 def plan_trade(trade, market: Market, realised=None) -> TradePlan:
     """The trade's fixing sources and live cash flows; an InputError if a live flow needs a
     fixing that cannot be had, or its fixings lie beyond the simulation's horizon."""
-    sources, reasons, days = [], [], 1
+    sources, reasons, days, field = [], [], 1, "end"
     for f in trade.fixings():
         if isinstance(f, WindowFixing):
             src, why = _window_source(f, market, realised)
-            need = _day(market, f.end) + 1
+            need, name = _day(market, f.end) + 1, "end"
         elif isinstance(f, EpochFixing):
-            src, why, need = _epoch_source(f, market)
+            (src, why, need), name = _epoch_source(f, market), "epoch_height"
         elif isinstance(f, RewardFixing):
-            src, why, need = _reward_source(f, market)
+            (src, why, need), name = _reward_source(f, market), "maturity"
         else:
             raise InputError("fixings", f"{trade.trade_id}: {type(f).__name__} is not a fixing the engine makes")
         sources.append(src)
         reasons.append(why)
-        days = max(days, need)
+        if need > days:
+            days, field = need, name
     live = _live_flows(trade, market, sources, reasons)
     if any(live) and days > MAX_HORIZON_DAYS:
-        raise InputError("end", f"{trade.trade_id}: its fixings need about {days:,} simulated days, beyond the "
+        raise InputError(field, f"{trade.trade_id}: its fixings need about {days:,} simulated days, beyond the "
                                 f"{MAX_HORIZON_DAYS:,}-day horizon")
     known = all(s.block == "const" for s in sources)
     return TradePlan(trade, tuple(sources), live, min(days, MAX_HORIZON_DAYS), known)
