@@ -112,6 +112,21 @@ class TradeTerms:
         return x[:, self.cols] * self.scale + self.offset
 
 
+def _typical(src, market: Market) -> float:
+    """A fixing's order of magnitude today (1 for a value known today: it has no column)."""
+    if src.block == "const":
+        return 1.0
+    if src.block == "dpb" or (src.block == "epoch" and src.key[1] == "difficulty"):
+        return market.difficulty
+    if src.block == "epoch":
+        return 14.0
+    if src.block == "reward":
+        return market.spot_hashvalue_btc_per_ph_day() * src.key[1] / 144.0
+    return {"hashprice_usd_per_ph_day": market.spot_hashprice_usd_per_ph_day(),
+            "hashvalue_btc_per_ph_day": market.spot_hashvalue_btc_per_ph_day(), "difficulty": market.difficulty,
+            "btc_usd": market.btc_spot_usd, "blocks_per_day": 144.0}.get(src.key[1], 1.0)
+
+
 def trade_terms(plan, market: Market, space: ColumnSpace | None = None,
                 disc: Discounter | None = None) -> TradeTerms:
     """Columns, scale and offset of each fixing. A trade that declares itself ``affine`` (its cash
@@ -130,11 +145,14 @@ def trade_terms(plan, market: Market, space: ColumnSpace | None = None,
     affine = bool(getattr(trade, "affine", False))
     const, slope = math.nan, np.zeros(n)
     if affine:
-        probes = np.vstack([np.zeros(n), np.eye(n), np.arange(1.0, n + 1.0), np.linspace(7.0, 0.5, n) ** 2])
+        # probes scaled to each fixing's size (a difficulty is 1e14: a unit probe would vanish in
+        # the rounding of the constant)
+        size = np.array([_typical(s, market) for s in plan.sources])
+        probes = np.vstack([np.zeros(n), np.eye(n), np.arange(1.0, n + 1.0), np.linspace(7.0, 0.5, n) ** 2]) * size
         with np.errstate(all="ignore"):
             pv = discounted_pv(plan, probes * scale + offset, market, disc)
             const = float(pv[0])
-            slope = pv[1:n + 1] - const
+            slope = (pv[1:n + 1] - const) / size
             lin = const + probes[n + 1:] @ slope
         scale_pv = abs(const) + np.abs(probes[n + 1:]) @ np.abs(slope)
         if not (np.all(np.isfinite(pv)) and np.all(np.abs(pv[n + 1:] - lin) <= AFFINE_RTOL * scale_pv)):
