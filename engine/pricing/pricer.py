@@ -46,6 +46,7 @@ class TradeResult:
     error: str | None = None
     fair_rate_stderr: float | None = None
     fair_rate_on_tick: float | None = None
+    rate_unit: str | None = None  # the fair rate's unit, when not the contract currency per PH/day
 
     def to_dict(self) -> dict:
         return {"id": self.trade_id, "type": self.type_name, "pv_usd": self.pv_usd,
@@ -60,13 +61,14 @@ class TradeResult:
         if self.error is not None:
             return [{**base, "measure": "pv", "value": None, "stderr": None, "unit": "USD", "error": self.error}]
         cur = self.currency
+        rate_unit = self.rate_unit or f"{cur}/PH/day"
         out = [{**base, "measure": "pv", "value": self.pv_usd, "stderr": self.pv_stderr, "unit": "USD"}]
         if self.fair_rate is not None:
             out.append({**base, "measure": "fair_rate", "value": self.fair_rate, "stderr": self.fair_rate_stderr,
-                        "unit": f"{cur}/PH/day"})
+                        "unit": rate_unit})
         if self.fair_rate_on_tick is not None:
             out.append({**base, "measure": "fair_rate_on_tick", "value": self.fair_rate_on_tick, "stderr": None,
-                        "unit": f"{cur}/PH/day"})
+                        "unit": rate_unit})
         for name in ("notional", "initial_margin"):
             value = getattr(self, name)
             if value is not None:
@@ -113,8 +115,12 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
         try:
             t.check_market(market)
             if hasattr(t, "analytic_pv_usd"):  # closed form (e.g. Black-76 on QuantLib): no stderr
-                results.append(_checked(TradeResult(t.trade_id, t.type_name, float(t.analytic_pv_usd(market)),
-                                                    0.0, None, t.notional, t.initial_margin, t.currency), None))
+                pv = float(t.analytic_pv_usd(market))
+                fair = t.fair_rate_from_pv(pv, market)
+                results.append(_checked(TradeResult(t.trade_id, t.type_name, pv, 0.0, fair, t.notional,
+                                                    t.initial_margin, t.currency,
+                                                    fair_rate_stderr=None if fair is None else 0.0,
+                                                    rate_unit=getattr(t, "rate_unit", None)), None))
             else:
                 terms.append(trade_terms(t, market))
                 simulated.append(t)
@@ -194,7 +200,8 @@ def _simulate_and_price(trades, terms, market, model, paths, seed, threads, prog
             fair_se = None if fair is None else abs(t.fair_rate_from_pv(float(pv[k] + se[k]), market) - fair)
             tick = t.on_tick(fair) if fair is not None and hasattr(t, "on_tick") else None
             res = TradeResult(t.trade_id, t.type_name, float(pv[k]), float(se[k]), fair, t.notional,
-                              t.initial_margin, t.currency, fair_rate_stderr=fair_se, fair_rate_on_tick=tick)
+                              t.initial_margin, t.currency, fair_rate_stderr=fair_se, fair_rate_on_tick=tick,
+                              rate_unit=getattr(t, "rate_unit", None))
         out.append(_checked(res, problems[k]))
     return out
 
