@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 from curves.schema import describe, reading
 from curves.toml_io import InputError, read_toml
-from products import btc_option, hashprice_options, hashrate_forward, hashrate_future  # noqa: F401  (they register)
+from products import (  # noqa: F401  (they register)
+    btc_future,
+    btc_option,
+    hashprice_options,
+    hashrate_forward,
+    hashrate_future,
+)
 from products.registry import TRADE_TYPES
 
 
