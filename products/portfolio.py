@@ -20,6 +20,7 @@ from curves.toml_io import InputError, read_toml
 from products import (  # noqa: F401  (they register)
     btc_future,
     btc_option,
+    deliverable_forward,
     hashprice_options,
     hashrate_forward,
     hashrate_future,

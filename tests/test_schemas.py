@@ -23,6 +23,7 @@ from engine.calibration.quotes import QUOTE_SCHEMA, load_quotes
 from engine.mc.model import MODEL_SCHEMA, PARAMETERS, ModelParams
 from products.btc_future import BtcFuture
 from products.btc_option import BtcOption
+from products.deliverable_forward import DeliverableForward
 from products.hashprice_options import HashpriceCap, HashpriceCollar
 from products.hashrate_forward import SCHEMA as FORWARD_SCHEMA
 from products.hashrate_forward import HashrateForward
@@ -379,7 +380,8 @@ def test_calibrate_refuses_asof_after_the_data(tmp_path):
 # ---- the README states the same bounds ----------------------------------------------------------
 @pytest.mark.parametrize("schema", [MARKET_SCHEMA, MODEL_SCHEMA, FORWARD_SCHEMA, QUOTE_SCHEMA, SHIFT_SCHEMA,
                                     SEGMENT_SCHEMA, HashpriceCap.schema, HashpriceCollar.schema,
-                                    HashrateFuture.schema, BtcOption.schema, BtcFuture.schema],
+                                    HashrateFuture.schema, BtcOption.schema, BtcFuture.schema,
+                                    DeliverableForward.schema],
                          ids=lambda s: s.name)
 def test_readme_tables_are_the_schemas(schema):
     readme = (ROOT / "README.md").read_text()
