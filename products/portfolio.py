@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from curves.schema import describe, reading
 from curves.toml_io import InputError, read_toml
 from products import (  # noqa: F401  (they register)
+    btc_future,
     btc_option,
+    deliverable_forward,
     difficulty_future,
     difficulty_swap,
     hashprice_options,

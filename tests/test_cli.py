@@ -298,13 +298,17 @@ def test_price_example_portfolio():
     assert [t["id"] for t in doc["trades"]] == [
         "ndf-mar26-usd", "ndf-q2-26-usd", "ndf-h2-26-btc", "ndf-cal27-usd", "cap-q3-26-usd",
         "floor-q3-26-usd", "collar-h2-26-btc", "hup-mar26", "btc-put-jun26", "dswap-939456", "hash-q2-26",
-        "btchash-mar26"]
+        "btchash-mar26", "btc-fut-jun26", "prepaid-q2-26-btc"]
+    analytic = ("btc_option", "btc_future")  # closed forms: no stderr
     for t in doc["trades"]:
         assert TRADE_KEYS <= set(t)
         assert t["error"] is None
-        assert math.isfinite(t["pv_usd"]) and (t["pv_stderr"] > 0 or t["type"] == "btc_option")
-        if t["type"] in ("hashprice_forward", "hashrate_future", "difficulty_future", "hashvalue_future"):
+        assert math.isfinite(t["pv_usd"]) and (t["pv_stderr"] > 0 or t["type"] in analytic)
+        if t["type"] in ("hashprice_forward", "hashrate_future", "deliverable_forward", "difficulty_future",
+                         "hashvalue_future"):
             assert t["fair_rate"] > 0 and t["fair_rate_stderr"] > 0
+        elif t["type"] == "btc_future":
+            assert t["fair_rate"] > 0 and t["fair_rate_stderr"] == 0
         else:
             assert t["fair_rate"] is None and t["type"] in ("hashprice_cap", "hashprice_floor", "hashprice_collar",
                                                           "btc_option", "difficulty_swap")
@@ -325,7 +329,7 @@ def test_price_out_csv(tmp_path):
     assert res.exit_code == 0, res.stderr
     df = pd.read_csv(out)
     assert TRADE_KEYS <= set(df.columns)
-    assert len(df) == 12
+    assert len(df) == 14
     assert [p.name for p in tmp_path.iterdir()] == ["npv.csv"]
 
 

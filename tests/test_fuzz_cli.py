@@ -374,10 +374,15 @@ def portfolio_doc(b: Builder) -> dict:
         values = {"start": dt.date(2026, 3, 1), "end": dt.date(2026, 5, 31), "strike": 40.0,
                   "currency": b.choose(["USD", "BTC"]), "size_phs": 10.0, "side": b.choose(["buy", "sell"]),
                   "floor_strike": 30.0, "cap_strike": 40.0, "contracts": 3, "price_usd_per_ph_day": 35.0,
-                  "expiry": dt.date(2026, 6, 26), "strike_usd": 80_000.0, "option": "call", "size_btc": 1.0}
+                  "expiry": dt.date(2026, 6, 26), "strike_usd": 80_000.0, "option": "call", "size_btc": 1.0,
+                  "contract_btc": b.choose([5.0, 0.1]), "price_usd": 80_000.0,
+                  "style": b.choose(["linear", "inverse"]), "payment_date": dt.date(2026, 2, 20),
+                  "financing_spread": 0.05, "price_btc_per_ph_day": b.choose([None, 0.0005])}  # None: left out
         for f in types[name]:
             if f not in t:
-                t[f] = values.get(f, b.choose(TOML_VALUES))
+                value = values.get(f, b.choose(TOML_VALUES))
+                if value is not None:
+                    t[f] = value
         trades.append(t)
     b.n += 1
     keep = b.integer(1, len(trades))
@@ -683,7 +688,7 @@ def test_every_trade_type_is_drawn():
     """Every registered type is drawn, with its file fields, and has a valid example to mutate."""
     types = trade_types()
     assert set(types) >= {"hashprice_forward", "hashprice_cap", "hashprice_floor", "hashprice_collar",
-                          "hashrate_future", "btc_option"}
+                          "hashrate_future", "btc_option", "btc_future", "deliverable_forward"}
     assert all({"id", "type"} < set(fields) for fields in types.values())
     assert {t["type"] for t in base_trades()} == set(types)
 

@@ -127,7 +127,7 @@ def test_usd_cap_is_hashvalue_times_a_quantlib_asian_call():
     option = ql.DiscreteAveragingAsianOption(ql.Average.Arithmetic, fixings,
                                              ql.PlainVanillaPayoff(ql.Option.Call, strike / hv),
                                              ql.EuropeanExercise(fixings[-1]))
-    option.setPricingEngine(ql.ChoiAsianEngine(process, 40.0)  # lambda 40: converged to 1e-4)
+    option.setPricingEngine(ql.ChoiAsianEngine(process, 40.0))  # lambda 40: converged to 1e-4
     settings = ql.Settings.instance()
     before = settings.evaluationDate
     settings.evaluationDate = to_ql_date(market.asof)

@@ -21,7 +21,9 @@ from engine.app.cli import app
 from engine.calibration.hashrate_shift import SEGMENT_SCHEMA, SHIFT_SCHEMA, HashrateShift
 from engine.calibration.quotes import QUOTE_SCHEMA, load_quotes
 from engine.mc.model import MODEL_SCHEMA, PARAMETERS, ModelParams
+from products.btc_future import BtcFuture
 from products.btc_option import BtcOption
+from products.deliverable_forward import DeliverableForward
 from products.difficulty_future import DifficultyFuture
 from products.difficulty_swap import DifficultySwap
 from products.hashprice_options import HashpriceCap, HashpriceCollar
@@ -382,7 +384,8 @@ def test_calibrate_refuses_asof_after_the_data(tmp_path):
 @pytest.mark.parametrize("schema", [MARKET_SCHEMA, MODEL_SCHEMA, FORWARD_SCHEMA, QUOTE_SCHEMA, SHIFT_SCHEMA,
                                     SEGMENT_SCHEMA, HashpriceCap.schema, HashpriceCollar.schema,
                                     HashrateFuture.schema, BtcOption.schema, DifficultySwap.schema,
-                                    DifficultyFuture.schema, HashvalueFuture.schema],
+                                    DifficultyFuture.schema, HashvalueFuture.schema, BtcFuture.schema,
+                                    DeliverableForward.schema],
                          ids=lambda s: s.name)
 def test_readme_tables_are_the_schemas(schema):
     readme = (ROOT / "README.md").read_text()

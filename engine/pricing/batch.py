@@ -112,7 +112,7 @@ class TradeTerms:
         return x[:, self.cols] * self.scale + self.offset
 
 
-def _typical(src, market: Market) -> float:
+def typical_size(src, market: Market) -> float:
     """A fixing's order of magnitude today (1 for a value known today: it has no column)."""
     if src.block == "const":
         return 1.0
@@ -147,7 +147,7 @@ def trade_terms(plan, market: Market, space: ColumnSpace | None = None,
     if affine:
         # probes scaled to each fixing's size (a difficulty is 1e14: a unit probe would vanish in
         # the rounding of the constant)
-        size = np.array([_typical(s, market) for s in plan.sources])
+        size = np.array([typical_size(s, market) for s in plan.sources])
         probes = np.vstack([np.zeros(n), np.eye(n), np.arange(1.0, n + 1.0), np.linspace(7.0, 0.5, n) ** 2]) * size
         with np.errstate(all="ignore"):
             pv = discounted_pv(plan, probes * scale + offset, market, disc)

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from engine.mc.moments import PairMoments
-from engine.pricing.batch import Discounter, flow_values
+from engine.pricing.batch import Discounter, flow_values, typical_size
 from engine.pricing.fixing_plan import TradePlan
 
 
@@ -49,12 +49,14 @@ class FlowBook:
             n = len(t.cols)
             sim = np.array([s.block != "const" for s in t.plan.sources])
             if t.affine:
-                probes = np.vstack([np.zeros(n), np.eye(n)])
+                size = np.array([typical_size(src, market) for src in t.plan.sources])  # as in trade_terms
+                probes = np.vstack([np.zeros(n), np.eye(n)]) * size
                 with np.errstate(all="ignore"):
                     flows = flow_values(t.plan, probes * t.scale + t.offset, self.market, disc)
                 for c, amt, pv in flows:
                     f = len(self.meta)
-                    slope_amt, slope_pv = amt[1:] - amt[0], pv[1:] - pv[0]
+                    amt, pv = np.broadcast_to(amt, (n + 1,)), np.broadcast_to(pv, (n + 1,))
+                    slope_amt, slope_pv = (amt[1:] - amt[0]) / size, (pv[1:] - pv[0]) / size
                     self.meta.append((k, c, not np.any((slope_amt != 0) & sim)))
                     self.const_amt.append(float(amt[0]))
                     self.const_pv.append(float(pv[0]))

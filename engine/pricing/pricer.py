@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from engine.pricing.cash_flow_report import FlowBook, settled_flows
 from engine.pricing.columns import ColumnSpace
 from engine.pricing.fixing_plan import TradePlan, plan_trade
 from engine.pricing.measures import analytic_result, trade_result
-from engine.pricing.results import PortfolioResult, TradeResult, checked
+from engine.pricing.results import Measure, PortfolioResult, TradeResult, checked
 from products.portfolio import TradeError
 
 CHUNK_BYTES = 192 * 2**20  # per-path fixings of a chunk (window values and X) stay near this
@@ -70,10 +71,36 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
                 plans.append(plan)
         except InputError as exc:
             results.append(TradeResult(t.trade_id, t.type_name, error=str(exc)))
+    # companions: a deliverable forward's NDF strip, priced on the same paths for its discount
+    companions = {}
+    for p in list(plans):
+        if hasattr(p.trade, "ndf_strip"):
+            try:
+                ndf = replace(p.trade.ndf_strip(), trade_id=f"{p.trade.trade_id}\x00ndf-strip")  # not a file id
+                strip = plan_trade(ndf, market, realised)
+                companions[p.trade.trade_id] = strip
+                plans.append(strip)
+            except InputError:
+                pass
     if plans:
-        results.extend(_simulate_and_price(plans, market, model, paths, seed, threads, progress,
-                                           hashrate_shift_per_day, cash_flows))
+        priced = _simulate_and_price(plans, market, model, paths, seed, threads, progress,
+                                     hashrate_shift_per_day, cash_flows)
+        by_id = {r.trade_id: r for r in priced}
+        for tid, strip in companions.items():
+            _add_ndf_discount(by_id[tid], by_id.pop(strip.trade.trade_id))
+        results.extend(by_id.values())
     return PortfolioResult(_file_order(results, trades, errors), paths=paths + paths % 2, seed=seed)
+
+
+def _add_ndf_discount(res: TradeResult, strip: TradeResult) -> None:
+    """The NDF strip's fair rate and the prepaid price's discount to it, (ndf - prepaid) / ndf."""
+    if res.error is not None or strip.error is not None or not res.fair_rate or not strip.fair_rate:
+        return
+    disc = (strip.fair_rate - res.fair_rate) / strip.fair_rate
+    res.measures.append(Measure("ndf_strip_rate", strip.fair_rate, strip.fair_rate_stderr, res.fair_rate_unit))
+    # the two rates share the paths and the control: the discount's stderr is at most their sum's
+    se = (res.fair_rate_stderr + strip.fair_rate_stderr) / strip.fair_rate
+    res.measures.append(Measure("discount_to_ndf", disc, se, "fraction"))
 
 
 def _file_order(results, trades, errors):
