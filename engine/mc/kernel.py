@@ -142,7 +142,7 @@ def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, 
 @njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_days,
                    win_cp0, win_cp1, win_len, n_samples, n_epochs, store_paths, n_epoch_hist, day_slot,
-                   n_lanes, ep_req, rw_day, rw_blocks):
+                   n_lanes, ep_req, rw_day, rw_blocks, window_moments):
     """Simulate pairs [pair_start, pair_start + n_pairs); see ``engine.mc.simulation`` for the driver.
 
     Epoch k is the k-th retarget after the start (k = 0 the next one); only the first
@@ -152,7 +152,8 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     Per-path fixings (when ``store_paths``): epochs ``ep_req`` (their difficulty and start day;
     NaN where a path has not reached one) and rewards: for each r, the subsidy 1 PH/s earns over
     the ``rw_blocks[r]`` blocks after the close of day ``rw_day[r]`` (-1: from the start; sorted
-    by day), NaN where a path has not mined them all.
+    by day), NaN where a path has not mined them all. Without ``window_moments`` (and with
+    ``store_paths``) the window moments are left at zero and only the per-path values are made.
 
     Returns (window_values[2*n_pairs or 0, n_windows, N_QUANTITIES] (per path, if ``store_paths``),
     moments[n_blocks, N_MOMENTS, n_windows, N_QUANTITIES] (pair-mean sums, BTC as control;
@@ -447,6 +448,12 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
                 c0 = win_cp0[w]
                 c1 = win_cp1[w]
                 inv = 1.0 / win_len[w]
+                if not window_moments:  # the caller wants the per-path values alone
+                    for q in range(N_QUANTITIES):
+                        for j in range(n):
+                            win_out[row0 + 2 * j, w, q] = (cps[c1, q, j] - cps[c0, q, j]) * inv
+                            win_out[row0 + 2 * j + 1, w, q] = (cps[c1, q, n + j] - cps[c0, q, n + j]) * inv
+                    continue
                 for j in range(n):
                     cb = 0.5 * inv * (cps[c1, Q_BTC_USD, j] - cps[c0, Q_BTC_USD, j]
                                       + cps[c1, Q_BTC_USD, n + j] - cps[c0, Q_BTC_USD, n + j])

@@ -356,7 +356,7 @@ class Simulation:
             on_chunk: Callable[[int, np.ndarray], None] | None = None,
             progress: Callable[[int, int], None] | None = None,
             distribution_days: Sequence[int] = (), epoch_fixings: Sequence[int] = (),
-            reward_fixings: Sequence[tuple[int, int]] = ()) -> SimulationRun:
+            reward_fixings: Sequence[tuple[int, int]] = (), window_moments: bool = True) -> SimulationRun:
         """Simulate all paths; ``windows`` are inclusive day-index ranges (day 0 = as-of + 1).
 
         ``on_chunk(pair_start, window_values)`` sees each chunk's per-path window averages
@@ -366,6 +366,8 @@ class Simulation:
         ``reward_fixings`` ((day, blocks): the subsidy 1 PH/s earns over the blocks after the close of
         that day index, -1 for the start), ``on_chunk(pair_start, window_values, epoch_values,
         rewards)`` also gets them per path (``K.EF_*``; NaN where a path has not got there).
+        ``window_moments=False`` (with ``on_chunk``) skips the window moments: a caller that
+        accumulates its own from the per-path values saves their cost.
         """
         windows = list(windows)
         ep_req = np.array(epoch_fixings, dtype=np.int64).reshape(-1)
@@ -410,7 +412,8 @@ class Simulation:
                 wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng, ep_vals, rw_vals = K.simulate_chunk(
                     self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, cp,
                     cp0, cp1, wlen, self.n_samples if start == 0 else 0, n_epochs, on_chunk is not None,
-                    n_epoch_hist, day_slot, numba.get_num_threads(), ep_req, rw_day, rw_blocks)
+                    n_epoch_hist, day_slot, numba.get_num_threads(), ep_req, rw_day, rw_blocks,
+                    window_moments or on_chunk is None)
                 signals.check()
                 for blk in range(dly.shape[0]):
                     daily += dly[blk]

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
+import scipy.sparse as sp
 
 from curves.market import MAX_HORIZON_DAYS, Market
 from curves.toml_io import InputError
@@ -35,7 +36,7 @@ from engine.pricing.measures import analytic_result, trade_result
 from engine.pricing.results import Measure, PortfolioResult, TradeResult, checked
 from products.portfolio import TradeError
 
-CHUNK_BYTES = 192 * 2**20  # per-path fixings of a chunk (window values and X) stay near this
+CHUNK_BYTES = 192 * 2**20  # per-path fixings of a chunk (window values, X, PVs) stay near this
 MORE_DAYS = 1.5  # when a path has not reached an epoch or reward: simulate 1.5x the days, again
 
 
@@ -163,7 +164,7 @@ def _run(plans, market, model, paths, seed, threads, progress, shift, cash_flows
         book.add(x)
 
     sim.run(windows, on_chunk=on_chunk, progress=progress, epoch_fixings=space.epochs,
-            reward_fixings=space.rewards)
+            reward_fixings=space.rewards, window_moments=False)
     for k, tt in enumerate(terms):
         out[tt.plan.trade.trade_id] = book.result(k)
     return [out[p.trade.trade_id] for p in plans]
@@ -195,7 +196,8 @@ class _Book:
         fwd = np.nan_to_num(space.btc_forward_means(sim.btc_forward))
         self.ctrl_means = fwd @ b  # a linear control's mean is known exactly, whatever the payoff
         self.rows_g, self.rows_b = np.flatnonzero(g.any(axis=1)), np.flatnonzero(b.any(axis=1))
-        self.g, self.b = g[self.rows_g], b[self.rows_b]
+        # sparse: each trade touches a few of the columns (X @ G as (G^T X^T)^T)
+        self.g_t, self.b_t = sp.csr_matrix(g[self.rows_g].T), sp.csr_matrix(b[self.rows_b].T)
         self.moments = PairMoments((n,), sim.block_pairs)
         self.needs = [np.array(sorted({c for c, s in zip(t.cols, t.plan.sources) if s.block in ("epoch", "reward")}),
                                dtype=np.int64) for t in terms]
@@ -211,11 +213,11 @@ class _Book:
     def add(self, x: np.ndarray) -> None:
         pv = np.empty((x.shape[0], len(self.terms)))
         with np.errstate(all="ignore"):  # a trade too large to value is reported below
-            pv[:, self.affine] = x[:, self.rows_g] @ self.g + self.const
+            pv[:, self.affine] = (self.g_t @ x[:, self.rows_g].T).T + self.const
             for k in self.other:
                 t = self.terms[k]
                 pv[:, k] = discounted_pv(t.plan, t.values(x), self.market, self.disc)
-            ctrl = x[:, self.rows_b] @ self.b
+            ctrl = np.asarray((self.b_t @ x[:, self.rows_b].T).T)
         self.moments.add(pv, ctrl)
         if self.flows is not None:
             self.flows.add(x, ctrl)
