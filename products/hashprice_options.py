@@ -80,6 +80,16 @@ class _MonthlyOption:
     def _usd(self, strike: float, market: Market | None, p) -> float:
         return strike if self.currency == "USD" else strike * mean_btc_forward(market, p)
 
+    def option_legs(self, market: Market) -> list[tuple[int, dt.date, float, float, int]]:
+        """The payoff as legs, for the engine to price all options' slices in one pass: (fixing,
+        pay date, strike in USD, weight, +1 call / -1 put); slice s pays the sum over its legs of
+        ``weight x max(direction x (A_s - strike), 0)``, as :meth:`cash_flows` does."""
+        out = []
+        for s, p in enumerate(_month_slices(self.start, self.end)):
+            w = self.sign * self.size_phs * p.days
+            out += [(s, p.end, k, w * unit, direction) for k, unit, direction in self._legs(market, p)]
+        return out
+
     def cash_flows(self, values, market: Market) -> list[CashFlow]:
         x = np.asarray(values, dtype=float)
         out = []
@@ -114,6 +124,9 @@ class HashpriceCap(_OneStrike):
     def _payoff(self, a, market, p):
         return np.maximum(a - self._usd(self.strike, market, p), 0.0)
 
+    def _legs(self, market, p):
+        return [(self._usd(self.strike, market, p), 1.0, 1)]
+
 
 @register
 class HashpriceFloor(_OneStrike):
@@ -125,6 +138,9 @@ class HashpriceFloor(_OneStrike):
 
     def _payoff(self, a, market, p):
         return np.maximum(self._usd(self.strike, market, p) - a, 0.0)
+
+    def _legs(self, market, p):
+        return [(self._usd(self.strike, market, p), 1.0, -1)]
 
 
 @register
@@ -153,3 +169,6 @@ class HashpriceCollar(_MonthlyOption):
     def _payoff(self, a, market, p):
         kf, kc = self._usd(self.floor_strike, market, p), self._usd(self.cap_strike, market, p)
         return np.maximum(kf - a, 0.0) - np.maximum(a - kc, 0.0)
+
+    def _legs(self, market, p):
+        return [(self._usd(self.floor_strike, market, p), 1.0, -1), (self._usd(self.cap_strike, market, p), -1.0, 1)]

@@ -92,3 +92,25 @@ def test_file_fields_and_bad_terms():
     assert errors[0].error.startswith("cap_strike:") and errors[1].error.startswith("strike:")
     with pytest.raises(InputError, match="^end: "):
         HashpriceFloor("f", dt.date(2026, 3, 1), dt.date(2086, 2, 28), 30.0, "USD", 1.0).check_market(MARKET)
+
+
+def test_option_legs_price_as_the_cash_flows():
+    """The engine prices every option slice in one vectorised pass of legs: on any fixing values
+    it must equal the options' own cash flows, discounted (BTC strikes converted alike)."""
+    from engine.pricing.batch import Discounter, discounted_pv, trade_terms
+    from engine.pricing.columns import ColumnSpace
+    from engine.pricing.fixing_plan import plan_trade
+    from engine.pricing.option_legs import OptionLegs
+
+    trades = [HashpriceCap("c", *Q2, strike=33.0, currency="USD", size_phs=3.0),
+              HashpriceFloor("f", *Q2, strike=0.0004, currency="BTC", size_phs=2.0, side="sell"),
+              HashpriceCollar("k", *Q2, floor_strike=30.0, cap_strike=41.0, currency="USD", size_phs=5.0)]
+    space, disc = ColumnSpace(), Discounter(MARKET, 200)
+    terms = [trade_terms(plan_trade(t, MARKET), MARKET, space, disc) for t in trades]
+    legs = OptionLegs(terms, MARKET, disc)
+    assert legs.trades == [0, 1, 2]
+    x = np.random.default_rng(5).uniform(20.0, 50.0, (64, space.n_cols))
+    got = legs.pv(x)
+    for k, t in enumerate(terms):
+        want = discounted_pv(t.plan, t.values(x), MARKET, disc)
+        np.testing.assert_allclose(got[:, k], want, rtol=1e-12, atol=1e-9)

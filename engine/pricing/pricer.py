@@ -33,6 +33,7 @@ from engine.pricing.cash_flow_report import FlowBook, settled_flows
 from engine.pricing.columns import ColumnSpace
 from engine.pricing.fixing_plan import TradePlan, plan_trade
 from engine.pricing.measures import analytic_result, trade_result
+from engine.pricing.option_legs import OptionLegs
 from engine.pricing.results import Measure, PortfolioResult, TradeResult, checked
 from products.portfolio import TradeError
 
@@ -184,7 +185,8 @@ class _Book:
         self.terms, self.market, self.disc = terms, market, disc
         n = len(terms)
         self.affine = [k for k, t in enumerate(terms) if t.affine]
-        self.other = [k for k, t in enumerate(terms) if not t.affine]
+        self.legs = OptionLegs(terms, market, disc)
+        self.other = [k for k, t in enumerate(terms) if not t.affine and k not in self.legs.trades]
         n_cols = space.n_cols
         g = np.zeros((n_cols, len(self.affine)))
         for j, k in enumerate(self.affine):
@@ -214,6 +216,8 @@ class _Book:
         pv = np.empty((x.shape[0], len(self.terms)))
         with np.errstate(all="ignore"):  # a trade too large to value is reported below
             pv[:, self.affine] = (self.g_t @ x[:, self.rows_g].T).T + self.const
+            if self.legs.trades:
+                pv[:, self.legs.trades] = self.legs.pv(x)
             for k in self.other:
                 t = self.terms[k]
                 pv[:, k] = discounted_pv(t.plan, t.values(x), self.market, self.disc)
