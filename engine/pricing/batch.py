@@ -40,12 +40,19 @@ AFFINE_RTOL = 1e-9
 
 class Discounter:
     """USD discount factors: on a date (cached), or at per-path times ``pay_days`` after the
-    as-of close (log-linear between days; a payment then falls on as-of + 1 + floor(days))."""
+    as-of close (log-linear between days, on a grid that grows as far as a payment asks; a
+    payment then falls on as-of + 1 + floor(days))."""
 
     def __init__(self, market: Market, n_days: int):
         self.market = market
-        self._log_df = np.log([market.discount(market.asof + dt.timedelta(days=k)) for k in range(n_days + 3)])
+        self._log_df = np.zeros(0)
+        self._grow(n_days + 3)
         self._cache: dict[dt.date, float] = {}
+
+    def _grow(self, size: int) -> None:
+        have = self._log_df.size
+        new = [math.log(self.market.discount(self.market.asof + dt.timedelta(days=k))) for k in range(have, size)]
+        self._log_df = np.concatenate([self._log_df, new])
 
     def on(self, d: dt.date) -> float:
         out = self._cache.get(d)
@@ -55,8 +62,9 @@ class Discounter:
 
     def at_days(self, pay_days) -> np.ndarray:
         t = 1.0 + np.asarray(pay_days, dtype=float)
-        if np.any(t > self._log_df.size - 1):
-            raise InputError("pay_days", f"a payment {float(np.nanmax(t)):.1f} days out, past the simulation")
+        last = float(np.max(t, where=np.isfinite(t), initial=0.0))
+        if last > self._log_df.size - 2:
+            self._grow(int(last) + 3)
         return np.exp(np.interp(t, np.arange(self._log_df.size), self._log_df))
 
     @staticmethod
@@ -85,7 +93,7 @@ def discounted_pv(plan, values, market: Market, disc: Discounter | None = None) 
     on the USD curve."""
     if not isinstance(plan, TradePlan):
         n_flows = len(plan.cash_flows(np.ones(len(plan.fixings())), market))
-        plan = TradePlan(plan, (), (True,) * n_flows, 1, False)
+        plan = TradePlan(plan, (), (True,) * n_flows, 1)
     disc = disc or Discounter(market, 1)
     total = 0.0
     for _, _, pv in flow_values(plan, values, market, disc):

@@ -53,7 +53,6 @@ class TradePlan:
     sources: tuple[Source, ...]
     live: tuple[bool, ...]  # per cash flow: False once paid by the as-of date
     days_needed: int  # simulated days its fixings need (at least)
-    known: bool  # every fixing known today
 
     @property
     def settled(self) -> bool:
@@ -145,8 +144,7 @@ def plan_trade(trade, market: Market, realised=None) -> TradePlan:
     if any(live) and days > MAX_HORIZON_DAYS:
         raise InputError(field, f"{trade.trade_id}: its fixings need about {days:,} simulated days, beyond the "
                                 f"{MAX_HORIZON_DAYS:,}-day horizon")
-    known = all(s.block == "const" for s in sources)
-    return TradePlan(trade, tuple(sources), live, min(days, MAX_HORIZON_DAYS), known)
+    return TradePlan(trade, tuple(sources), live, min(days, MAX_HORIZON_DAYS))
 
 
 def _live_flows(trade, market: Market, sources, reasons) -> tuple[bool, ...]:

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from curves.market import MAX_HORIZON_DAYS, Market
 from curves.toml_io import InputError
 from engine.mc.model import ModelParams
+from engine.mc.moments import PairMoments
 from engine.mc.simulation import Simulation
 from engine.pricing.batch import Discounter, TradeTerms, discounted_pv, trade_terms
 from engine.pricing.cash_flow_report import FlowBook, settled_flows
@@ -136,7 +137,7 @@ def _shift_for(shift, n_days):
 
 def _run(plans, market, model, paths, seed, threads, progress, shift, cash_flows, n_days):
     space = ColumnSpace()
-    disc = Discounter(market, n_days + max(_lag_days(p) for p in plans))
+    disc = Discounter(market, n_days)
     terms, out, priced = [], {}, []
     for p in plans:
         try:
@@ -166,22 +167,17 @@ def _run(plans, market, model, paths, seed, threads, progress, shift, cash_flows
 
     sim.run(windows, on_chunk=on_chunk, progress=progress, epoch_fixings=space.epochs,
             reward_fixings=space.rewards, window_moments=False)
+    with np.errstate(all="ignore"):
+        book.problems = book.moments.problems(book.ctrl_means)
     for k, tt in enumerate(terms):
         out[tt.plan.trade.trade_id] = book.result(k)
     return [out[p.trade.trade_id] for p in plans]
-
-
-def _lag_days(plan: TradePlan) -> int:
-    """Days a random payment may fall after the last simulated day (a swap's payment lag)."""
-    return int(getattr(plan.trade, "payment_lag_days", 0) or 0) + 2
 
 
 class _Book:
     """Per-chunk PVs, their controls and (optionally) cash flows, accumulated over pairs."""
 
     def __init__(self, terms: list[TradeTerms], space: ColumnSpace, sim: Simulation, market, disc, cash_flows):
-        from engine.mc.moments import PairMoments
-
         self.terms, self.market, self.disc = terms, market, disc
         n = len(terms)
         self.affine = [k for k, t in enumerate(terms) if t.affine]
@@ -205,6 +201,7 @@ class _Book:
                                dtype=np.int64) for t in terms]
         self.unreached_any = np.zeros(n, dtype=bool)
         self.flows = FlowBook(terms, space, market, disc, sim.block_pairs) if cash_flows else None
+        self.problems = None  # per trade, once every path is in (PairMoments.problems)
 
     def unreached(self, x: np.ndarray) -> np.ndarray:
         """Per trade: some path has not reached one of its epoch or reward fixings."""
@@ -236,14 +233,8 @@ class _Book:
         with np.errstate(all="ignore"):
             pv = float(self.moments.mean(self.ctrl_means)[k])
             se = float(self.moments.stderr(self.ctrl_means)[k])
-        problem = self._problems()[k]
+        problem = self.problems[k]
         res = trade_result(t, pv, se, self.market)
         if self.flows is not None and res.error is None:
             res.cashflows = self.flows.report(k, self.ctrl_means[k]) + settled_flows(t.plan, self.market)
         return checked(res, problem)
-
-    def _problems(self):
-        if not hasattr(self, "_problems_cache"):
-            with np.errstate(all="ignore"):
-                self._problems_cache = self.moments.problems(self.ctrl_means)
-        return self._problems_cache
