@@ -117,14 +117,14 @@ def test_the_horizon_guess_does_not_change_the_price(monkeypatch):
     swap = DifficultySwap("s", epoch_height=start + 6 * 2016, strike_difficulty=1.6e14, notional_usd=1e6)
     ref = pricer.price_trades([swap], m, ModelParams.default(), paths=2_000, seed=4).trades[0]
     calls = []
-    real_run = pricer._run
 
-    def counting_run(*args):
-        calls.append(args[-1])
-        return real_run(*args)
+    class CountingPass(pricer.PricingPass):
+        def __init__(self, *args, **kwargs):
+            calls.append(kwargs["n_days"])
+            super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(fixing_plan, "DAYS_MARGIN", 0.6)
-    monkeypatch.setattr(pricer, "_run", counting_run)
+    monkeypatch.setattr(pricer, "PricingPass", CountingPass)
     short = pricer.price_trades([swap], m, ModelParams.default(), paths=2_000, seed=4).trades[0]
     assert len(calls) >= 2 and calls[0] < calls[-1]  # a second, longer pass
     assert ref.error is None and (short.pv_usd, short.pv_stderr) == (ref.pv_usd, ref.pv_stderr)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import time
@@ -352,6 +353,58 @@ class Simulation:
     def day_index(self, d: dt.date) -> int:
         return (d - self.market.asof).days - 1
 
+    def _request(self, windows, distribution_days=(), epoch_fixings=(), reward_fixings=()) -> _Request:
+        """Check what a run asks for and lay it out the way the kernel wants it."""
+        windows = list(windows)
+        ep_req = np.array(epoch_fixings, dtype=np.int64).reshape(-1)
+        rewards = list(reward_fixings)
+        order = sorted(range(len(rewards)), key=lambda r: rewards[r][0])  # the kernel wants them by day
+        rewards = [rewards[r] for r in order]
+        rw_day = np.array([r[0] for r in rewards], dtype=np.int64)
+        rw_blocks = np.array([r[1] for r in rewards], dtype=np.float64)
+        if ep_req.size and ep_req.min() < 0:
+            raise InputError("epoch_fixings", "epoch indices count retargets from now: 0, 1, ...")
+        if rw_day.size and not (rw_day.min() >= -1 and rw_day.max() < self.n_days and rw_blocks.min() >= 1):
+            raise InputError("reward_fixings", f"days in -1..{self.n_days - 1} and at least one block")
+        cp, cp0, cp1, wlen = window_checkpoints(windows, self.n_days)
+        dist_days = tuple(int(t) for t in distribution_days)
+        if any(not 0 <= t < self.n_days for t in dist_days) or list(dist_days) != sorted(set(dist_days)):
+            raise InputError("distribution_days", f"must be increasing day indices in 0..{self.n_days - 1}")
+        day_slot = np.full(self.n_days, -1, dtype=np.int64)
+        day_slot[list(dist_days)] = np.arange(len(dist_days))
+        n_epochs = max(n_epochs_tracked(self.n_days), int(ep_req.max(initial=-1)) + 1)
+        n_epoch_hist = min(n_epochs_tracked(self.n_days), MAX_HISTOGRAM_EPOCHS)
+        return _Request(windows, cp, cp0, cp1, wlen, ep_req, rw_day, rw_blocks, np.argsort(order), dist_days,
+                        day_slot, n_epochs, n_epoch_hist)
+
+    def _chunk(self, req: _Request, start: int, store_paths: bool, window_moments: bool):
+        n = min(self.chunk_pairs, self.n_pairs - start)
+        out = K.simulate_chunk(
+            self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, req.cp,
+            req.cp0, req.cp1, req.wlen, self.n_samples if start == 0 else 0, req.n_epochs, store_paths,
+            req.n_epoch_hist, req.day_slot, numba.get_num_threads(), req.ep_req, req.rw_day, req.rw_blocks,
+            window_moments or not store_paths)
+        rw = out[-1]
+        if req.rw_day.size:
+            rw = rw[:, req.rw_unsort]
+        return n, out[:-1] + (rw,)
+
+    def chunk_starts(self) -> range:
+        """First pair of each chunk, in the order results merge."""
+        return range(0, self.n_pairs, self.chunk_pairs)
+
+    def path_chunks(self, windows: Sequence[tuple[int, int]], epoch_fixings: Sequence[int] = (),
+                    reward_fixings: Sequence[tuple[int, int]] = ()):
+        """Per-path fixings chunk by chunk: yields ``(pair_start, window_values, epoch_values,
+        rewards)`` as :meth:`run` passes them to ``on_chunk`` (without its moments). Each chunk is a
+        pure function of the inputs, the seed and ``pair_start``: simulations of other markets on
+        the same seed and chunk size step through the same random numbers (bump and reprice)."""
+        req = self._request(windows, (), epoch_fixings, reward_fixings)
+        for start in self.chunk_starts():
+            with _threads(self.threads):
+                _, out = self._chunk(req, start, True, False)
+            yield start, out[0], out[9], out[10]
+
     def run(self, windows: Sequence[tuple[int, int]],
             on_chunk: Callable[[int, np.ndarray], None] | None = None,
             progress: Callable[[int, int], None] | None = None,
@@ -369,29 +422,13 @@ class Simulation:
         ``window_moments=False`` (with ``on_chunk``) skips the window moments: a caller that
         accumulates its own from the per-path values saves their cost.
         """
-        windows = list(windows)
-        ep_req = np.array(epoch_fixings, dtype=np.int64).reshape(-1)
-        rewards = list(reward_fixings)
-        order = sorted(range(len(rewards)), key=lambda r: rewards[r][0])  # the kernel wants them by day
-        rewards = [rewards[r] for r in order]
-        rw_day = np.array([r[0] for r in rewards], dtype=np.int64)
-        rw_blocks = np.array([r[1] for r in rewards], dtype=np.float64)
-        if ep_req.size and ep_req.min() < 0:
-            raise InputError("epoch_fixings", "epoch indices count retargets from now: 0, 1, ...")
-        if rw_day.size and not (rw_day.min() >= -1 and rw_day.max() < self.n_days and rw_blocks.min() >= 1):
-            raise InputError("reward_fixings", f"days in -1..{self.n_days - 1} and at least one block")
-        extra = bool(ep_req.size or rw_day.size)
-        cp, cp0, cp1, wlen = window_checkpoints(windows, self.n_days)
-        dist_days = tuple(int(t) for t in distribution_days)
-        if any(not 0 <= t < self.n_days for t in dist_days) or list(dist_days) != sorted(set(dist_days)):
-            raise InputError("distribution_days", f"must be increasing day indices in 0..{self.n_days - 1}")
-        day_slot = np.full(self.n_days, -1, dtype=np.int64)
-        day_slot[list(dist_days)] = np.arange(len(dist_days))
-        n_epochs = max(n_epochs_tracked(self.n_days), int(ep_req.max(initial=-1)) + 1)
-        n_epoch_hist = min(n_epochs_tracked(self.n_days), MAX_HISTOGRAM_EPOCHS)
+        req = self._request(windows, distribution_days, epoch_fixings, reward_fixings)
+        windows = req.windows
+        extra = bool(req.ep_req.size or req.rw_day.size)
+        n_epochs, dist_days = req.n_epochs, req.dist_days
         daily = np.zeros((self.n_days, K.N_DAILY))
         epochs = np.zeros((n_epochs, K.N_EPOCH_SUMS))
-        epoch_hist = np.zeros((n_epoch_hist, histogram.N_BINS), np.int64)
+        epoch_hist = np.zeros((req.n_epoch_hist, histogram.N_BINS), np.int64)
         epoch_range = np.tile([np.inf, -np.inf], (n_epochs, 1))
         day_hist = np.zeros((len(dist_days), K.N_DAY_HIST, histogram.N_BINS), np.int64)
         day_range = np.tile([np.inf, -np.inf], (len(dist_days), K.N_DAY_HIST, 1))
@@ -400,20 +437,14 @@ class Simulation:
         ctrl_idx = [list(range(s, e + 1)) for s, e in windows]
         control_mean = np.zeros((len(windows), K.N_QUANTITIES))
         control_mean[:, K.Q_HASHPRICE_USD] = [self.btc_forward[ix].mean() for ix in ctrl_idx]
-        prev_threads = numba.get_num_threads()
-        if self.threads:
-            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
         t0 = time.perf_counter()
         signals = DeferredSignals()  # Ctrl-C inside the compiled kernel stops the run between chunks
         try:
-            for start in range(0, self.n_pairs, self.chunk_pairs):
+            for start in self.chunk_starts():
                 signals.check()
-                n = min(self.chunk_pairs, self.n_pairs - start)
-                wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng, ep_vals, rw_vals = K.simulate_chunk(
-                    self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, cp,
-                    cp0, cp1, wlen, self.n_samples if start == 0 else 0, n_epochs, on_chunk is not None,
-                    n_epoch_hist, day_slot, numba.get_num_threads(), ep_req, rw_day, rw_blocks,
-                    window_moments or on_chunk is None)
+                with _threads(self.threads):
+                    n, (wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng, ep_vals, rw_vals) = self._chunk(
+                        req, start, on_chunk is not None, window_moments)
                 signals.check()
                 for blk in range(dly.shape[0]):
                     daily += dly[blk]
@@ -428,20 +459,50 @@ class Simulation:
                 moments.add_block_sums(mom, n)
                 if on_chunk is not None:
                     if extra:
-                        on_chunk(start, wv, ep_vals, rw_vals[:, np.argsort(order)] if rw_day.size else rw_vals)
+                        on_chunk(start, wv, ep_vals, rw_vals)
                     else:
                         on_chunk(start, wv)
                 if progress is not None:
                     progress(2 * (start + n), self.n_paths)
         finally:
             signals.restore()
-            numba.set_num_threads(prev_threads)
         signals.check()
         return SimulationRun(self.dates, self.btc_forward, windows, self.n_paths, daily, moments,
                              control_mean, epochs, samples, time.perf_counter() - t0,
                              epoch_hist=epoch_hist, epoch_range=epoch_range, distribution_days=dist_days,
                              day_hist=day_hist, day_range=day_range, difficulty_ref=self.market.difficulty,
                              index_ref_usd=float(self.init[K.I_INDEX_REF_USD]))
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A run's windows, checkpoints, per-path fixings and histogram days, as the kernel takes them."""
+
+    windows: list
+    cp: np.ndarray
+    cp0: np.ndarray
+    cp1: np.ndarray
+    wlen: np.ndarray
+    ep_req: np.ndarray
+    rw_day: np.ndarray
+    rw_blocks: np.ndarray
+    rw_unsort: np.ndarray
+    dist_days: tuple
+    day_slot: np.ndarray
+    n_epochs: int
+    n_epoch_hist: int
+
+
+@contextlib.contextmanager
+def _threads(threads: int | None):
+    """Numba's thread count for one kernel call (results never depend on it)."""
+    prev = numba.get_num_threads()
+    if threads:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(prev)
 
 
 def _merge_range(total: np.ndarray, lanes: np.ndarray) -> None:

@@ -42,8 +42,8 @@ CHUNK_BYTES = 192 * 2**20  # per-path fixings of a chunk (window values, X, PVs)
 MORE_DAYS = 1.5  # when a path has not reached an epoch or reward: simulate 1.5x the days, again
 
 
-class _NeedMoreDays(Exception):
-    pass
+class NeedMoreDays(Exception):
+    """Some path has not reached an epoch or reward fixing within the simulated days."""
 
 
 def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths: int = 100_000,
@@ -120,8 +120,9 @@ def _simulate_and_price(plans: list[TradePlan], market, model, paths, seed, thre
     n_days = max(p.days_needed for p in plans)
     while True:
         try:
-            return _run(plans, market, model, paths, seed, threads, progress, shift, cash_flows, n_days)
-        except _NeedMoreDays:
+            return PricingPass(plans, market, model, paths=paths, seed=seed, threads=threads, shift=shift,
+                               cash_flows=cash_flows, n_days=n_days).run(progress)
+        except NeedMoreDays:
             if n_days >= MAX_HORIZON_DAYS:
                 raise AssertionError("unreachable: the last pass reports unreached fixings") from None
             n_days = min(MAX_HORIZON_DAYS, int(n_days * MORE_DAYS) + 30)
@@ -135,43 +136,69 @@ def _shift_for(shift, n_days):
     return shift
 
 
-def _run(plans, market, model, paths, seed, threads, progress, shift, cash_flows, n_days):
-    space = ColumnSpace()
-    disc = Discounter(market, n_days)
-    terms, out, priced = [], {}, []
-    for p in plans:
-        try:
-            terms.append(trade_terms(p, market, space, disc))
-            priced.append(p)
-        except InputError as exc:
-            out[p.trade.trade_id] = TradeResult(p.trade.trade_id, p.trade.type_name, error=str(exc))
-    if not terms:
-        return list(out.values())
-    windows = space.window_list()
-    n_cols = space.n_cols
-    # bytes per path: the kernel's window values, X, the PVs and controls, the flows
-    per_path = 8 * (len(windows) * 6 + n_cols + 2 * len(terms) + (16 * len(terms) if cash_flows else 0))
-    chunk_paths = int(min(65_536, max(1024, 2 ** int(np.log2(max(CHUNK_BYTES // per_path, 1))))))
-    sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, threads=threads,
-                     hashrate_shift_per_day=_shift_for(shift, n_days), chunk_paths=chunk_paths)
-    book = _Book(terms, space, sim, market, disc, cash_flows)
-    last_pass = n_days >= MAX_HORIZON_DAYS
+def chunk_paths_for(n_windows: int, n_cols: int, n_trades: int, cash_flows: bool = False) -> int:
+    """Paths per chunk so that a chunk's per-path fixings, PVs and flows stay near ``CHUNK_BYTES``."""
+    per_path = 8 * (n_windows * 6 + n_cols + 2 * n_trades + (16 * n_trades if cash_flows else 0))
+    return int(min(65_536, max(1024, 2 ** int(np.log2(max(CHUNK_BYTES // per_path, 1))))))
 
-    def on_chunk(_start, wv, ep=None, rw=None):
-        x = space.assemble(wv, ep, rw)
-        if space.epochs or space.rewards:
-            unreached = book.unreached(x)
-            if unreached.any() and not last_pass:
-                raise _NeedMoreDays
-        book.add(x)
 
-    sim.run(windows, on_chunk=on_chunk, progress=progress, epoch_fixings=space.epochs,
-            reward_fixings=space.rewards, window_moments=False)
-    with np.errstate(all="ignore"):
-        book.problems = book.moments.problems(book.ctrl_means)
-    for k, tt in enumerate(terms):
-        out[tt.plan.trade.trade_id] = book.result(k)
-    return [out[p.trade.trade_id] for p in plans]
+class PricingPass:
+    """One simulation pricing ``plans``: fixings laid out as columns, a book of PVs fed chunk by
+    chunk. :meth:`run` drives it alone; bump-and-reprice drives several passes on the same seed
+    and chunk size in lockstep (:meth:`pv`), so that each chunk's paths share random numbers.
+    ``NeedMoreDays`` says a path has not reached an epoch or reward fixing within ``n_days``.
+    """
+
+    def __init__(self, plans, market, model, *, paths, seed, threads=None, shift=None, cash_flows=False,
+                 n_days, chunk_paths=None):
+        self.market = market
+        self.space = ColumnSpace()
+        self.disc = Discounter(market, n_days)
+        self.terms, self.errors = [], {}
+        for p in plans:
+            try:
+                self.terms.append(trade_terms(p, market, self.space, self.disc))
+            except InputError as exc:
+                self.errors[p.trade.trade_id] = TradeResult(p.trade.trade_id, p.trade.type_name, error=str(exc))
+        self.plans = plans
+        self.windows = self.space.window_list() or [(0, 0)]
+        if chunk_paths is None:
+            chunk_paths = chunk_paths_for(len(self.windows), self.space.n_cols, len(self.terms), cash_flows)
+        self.sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, threads=threads,
+                              hashrate_shift_per_day=_shift_for(shift, n_days), chunk_paths=chunk_paths)
+        self.book = _Book(self.terms, self.space, self.sim, market, self.disc, cash_flows)
+        self.last_pass = n_days >= MAX_HORIZON_DAYS
+
+    def chunks(self):
+        """The simulation's per-path fixings, chunk by chunk."""
+        return self.sim.path_chunks(self.windows, self.space.epochs, self.space.rewards)
+
+    def pv(self, chunk) -> tuple[np.ndarray, np.ndarray]:
+        """Per-path PVs (paths x trades, USD at the as-of date) and controls of one chunk, also
+        added to the book."""
+        _start, wv, ep, rw = chunk
+        x = self.space.assemble(wv, ep, rw)
+        if self.space.epochs or self.space.rewards:
+            unreached = self.book.unreached(x)
+            if unreached.any() and not self.last_pass:
+                raise NeedMoreDays
+        return self.book.add(x)
+
+    def run(self, progress=None) -> list[TradeResult]:
+        for chunk in self.chunks() if self.terms else ():
+            self.pv(chunk)
+            if progress is not None:
+                progress(min(2 * (chunk[0] + self.sim.chunk_pairs), self.sim.n_paths), self.sim.n_paths)
+        return self.results()
+
+    def results(self) -> list[TradeResult]:
+        out = dict(self.errors)
+        if self.terms:
+            with np.errstate(all="ignore"):
+                self.book.problems = self.book.moments.problems(self.book.ctrl_means)
+            for k, tt in enumerate(self.terms):
+                out[tt.plan.trade.trade_id] = self.book.result(k)
+        return [out[p.trade.trade_id] for p in self.plans]
 
 
 class _Book:
@@ -209,7 +236,7 @@ class _Book:
         self.unreached_any |= out
         return out
 
-    def add(self, x: np.ndarray) -> None:
+    def add(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pv = np.empty((x.shape[0], len(self.terms)))
         with np.errstate(all="ignore"):  # a trade too large to value is reported below
             pv[:, self.affine] = (self.g_t @ x[:, self.rows_g].T).T + self.const
@@ -222,6 +249,7 @@ class _Book:
         self.moments.add(pv, ctrl)
         if self.flows is not None:
             self.flows.add(x, ctrl)
+        return pv, ctrl
 
     def result(self, k: int) -> TradeResult:
         t = self.terms[k]
