@@ -55,6 +55,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+import QuantLib as ql
 
 from curves.market import Market
 from curves.schema import Schema, Spec
@@ -196,3 +197,17 @@ class BtcFuture:
             return self.price_usd + pv_usd / (self.sign * self.size_btc)
         rest = 1.0 - pv_usd / (self.sign * self.size_btc * market.btc_spot_usd)
         return self.price_usd / rest if rest > 0 else None
+
+
+def cme_last_trading_day(year: int, month: int) -> dt.date:
+    """CME Bitcoin futures' last trading day: the month's last Friday, moved back to the previous
+    day that is a business day in both London and New York (QuantLib's calendars).
+
+    >>> cme_last_trading_day(2026, 3), cme_last_trading_day(2026, 12)  # 25 December is a holiday
+    (datetime.date(2026, 3, 27), datetime.date(2026, 12, 24))
+    """
+    last = ql.Date.endOfMonth(ql.Date(1, month, year))
+    friday = last - (last.weekday() - ql.Friday) % 7
+    cal = ql.JointCalendar(ql.UnitedKingdom(), ql.UnitedStates(ql.UnitedStates.NYSE))
+    d = cal.adjust(friday, ql.Preceding)
+    return dt.date(d.year(), d.month(), d.dayOfMonth())

@@ -515,6 +515,91 @@ def price(
     say(f"total PV {res.total_pv_usd:,.2f} USD")
 
 
+# ---- hedge ------------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def hedge(
+    fleet: Annotated[Path, typer.Argument(help="Fleet TOML: [fleet], [hedge] and an optional [token].")],
+    paths: PathsOpt = 100_000,
+    seed: SeedOpt = 42,
+    market: MarketOpt = None,
+    model: ModelOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the report: .json, or the months as .csv.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG: horizon P&L histograms, unhedged vs each "
+                                                             "hedge.")] = None,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = None,
+    shift: ShiftOpt = None,
+):
+    """A miner's monthly cash flows, its hedges (BTC futures, NDFs, collar) and the cash flow at risk left."""
+    import pandas as pd
+
+    from engine.app.output import write_table
+    from engine.risk.hedge import hedge_fleet
+    from products.fleet_file import load_fleet_file
+
+    output_path(out, "out", (".json", ".csv"), "the hedge report is .json or .csv, got")
+    output_path(plot, "plot", (".png",), "plots are PNG files, got")
+    check_paths(paths)
+    ff = _load_file(load_fleet_file, fleet, "fleet")
+    mkt, mdl = load_market(market), load_model(model)
+    hs = load_shift(shift, mkt)
+    with progress_bar("simulating the fleet") as update:
+        res = hedge_fleet(ff, mkt, mdl, paths=paths, seed=seed, threads=threads, shift=hs, progress=update)
+    doc = check_finite(res.to_dict())
+    if out is not None:
+        months = pd.DataFrame([{k: v for k, v in m.items() if k != "hedge_effectiveness"}
+                               | {f"effectiveness_{h}": e for h, e in m["hedge_effectiveness"].items()}
+                               for m in doc["months"]])
+        write_table(months, out, doc)
+    if plot is not None:
+        from engine.app.plots import plot_hedge_pnl
+
+        emit(plot_hedge_pnl, res.horizon_pnl_usd, plot, f"{Path(fleet).name}: {doc['paths']:,} paths, as of "
+                                                        f"{doc['asof']}")
+    if json_out:
+        print_json(doc)
+        return
+    _print_hedge(doc)
+
+
+def _usd_pm(doc: dict, key: str) -> str:
+    return f"{doc[key]:,.0f} ± {doc[key + '_stderr']:,.0f}"
+
+
+def _print_hedge(doc: dict) -> None:
+    f = doc["fleet"]
+    print_table(f"Fleet by month as of {doc['asof']} ({doc['paths']:,} paths, seed {doc['seed']}): expected "
+                "values, physical measure",
+                ["month", "future", "BTC mined", "revenue", "power", "net", "net se", "delta BTC (lots)",
+                 "min-var BTC (lots)", "NDF strike", "eff. delta", "eff. min-var", "eff. NDF", "eff. collar"],
+                [[m["start"][:7], m["futures_expiry"], m["expected_btc_mined"], m["expected_revenue_usd"],
+                  m["expected_power_cost_usd"], m["expected_net_usd"], m["expected_net_usd_stderr"],
+                  f"{m['delta_hedge_btc']:.4g} ({m['delta_hedge_contracts']})",
+                  f"{m['min_variance_hedge_btc']:.4g} ({m['min_variance_hedge_contracts']})",
+                  doc["hedges"]["ndf_fair_strikes"][k]["strike_usd_per_ph_day"],
+                  *[m["hedge_effectiveness"].get(h) for h in ("delta", "min_variance", "hashprice_forward",
+                                                               "collar")]]
+                 for k, m in enumerate(doc["months"])])
+    print_table(f"Net cash flow over {f['horizon_months']} months (USD, undiscounted): cash flow at risk",
+                ["hedge", "mean", "std", "VaR 95%", "CVaR 95%", "VaR 99%", "CVaR 99%", "P(a month < 0)",
+                 "effectiveness", "± se"],
+                [[h, p["mean_usd"], p["std_usd"], p["var_95_usd"], p["cvar_95_usd"], p["var_99_usd"],
+                  p["cvar_99_usd"], p["prob_negative_month"], p["effectiveness"], p["effectiveness_stderr"]]
+                 for h, p in doc["pnl"].items()])
+    c_on, c_sig = "on" if f["curtailment"] else "off", f["curtailment_signal"].replace("_", " ")
+    say(f"curtailment ({c_on}, {c_sig} signal) is worth {_usd_pm(doc, 'curtailment_value_usd')} USD over the "
+        f"horizon (same-day upper bound {_usd_pm(doc, 'curtailment_upper_bound_usd')}); fleet PV "
+        f"{_usd_pm(doc, 'fleet_pv_usd')} USD")
+    if "token" in doc:
+        t = doc["token"]
+        say(f"token ({t['ths_per_token']:g} TH/s, {t['life_months']} months, fee {t['fee_usd_per_th_day']:g} "
+            f"USD/TH/day): PV {t['pv_usd']:.4g} ± {t['pv_usd_stderr']:.2g} USD = {t['pv_btc_at_spot']:.4g} BTC "
+            "at spot; "
+            f"value 5-95% {t['value_usd']['p05']:.4g}..{t['value_usd']['p95']:.4g} USD, BTC paid "
+            f"{t['paid_btc']['p05']:.4g}..{t['paid_btc']['p95']:.4g}")
+
+
 # ---- history ----------------------------------------------------------------------------------
 @app.command()
 @cli_errors

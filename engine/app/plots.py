@@ -188,3 +188,28 @@ def plot_backtest(result: BacktestResult, path) -> None:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, ncol=5)
     save_figure(fig, path)
+
+
+def plot_hedge_pnl(horizon_pnl_usd: dict[str, np.ndarray], path, title: str = "") -> None:
+    """Histograms of the horizon's net cash flow per path: unhedged against each hedge, with the
+    5% quantile (the 95% VaR's level) marked."""
+    hedges = [h for h in horizon_pnl_usd if h != "unhedged"]
+    base = horizon_pnl_usd["unhedged"] / 1e3
+    lo, hi = np.quantile(np.concatenate([base, *(horizon_pnl_usd[h] / 1e3 for h in hedges)]), [0.001, 0.999])
+    bins = np.linspace(lo, hi, 81)
+    fig = Figure(figsize=(4.2 * max(len(hedges), 1), 3.6), layout="constrained")
+    for k, h in enumerate(hedges or ["unhedged"]):
+        ax = fig.add_subplot(1, max(len(hedges), 1), k + 1)
+        ax.hist(base, bins=bins, color="tab:gray", alpha=0.5, label="unhedged", density=True)
+        ax.axvline(np.quantile(base, 0.05), color="tab:gray", ls="--", lw=0.9)
+        if h != "unhedged":
+            x = horizon_pnl_usd[h] / 1e3
+            ax.hist(x, bins=bins, color="tab:blue", alpha=0.5, label=h.replace("_", " "), density=True)
+            ax.axvline(np.quantile(x, 0.05), color="tab:blue", ls="--", lw=0.9)
+        ax.set_xlabel("net cash flow over the horizon (thousand USD)")
+        ax.set_yticks([])
+        ax.legend(fontsize=8)
+        ax.set_title(h.replace("_", " "), fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)

@@ -1,0 +1,1 @@
+"""Risk: the miner's hedge, cash flow at risk and sensitivities."""

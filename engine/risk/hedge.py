@@ -1,0 +1,227 @@
+"""The miner's hedge: the fleet's monthly cash flows, the hedges a risk desk would put on, and the
+cash flow at risk that remains, all on the same paths.
+
+Measures: the hedge instruments are priced (NDF fair strikes, collar premiums, the fleet's and
+the token's PV) under the pricing measure, with the market price of risk when a shift is given;
+distributions, VaR and hedge ratios use the physical model: hashrate and fees as calibrated, BTC
+drifting at its forward curve (the futures price is then an unbiased forecast, so a futures hedge
+costs nothing on average). Cash flows at risk are undiscounted and summed by production month.
+
+Hedges, each per month of the horizon:
+
+* ``delta``: sell BTC futures for the BTC the month's days are expected to mine (with CME
+  expiries, the days after a month's expiry roll into the next contract);
+* ``min_variance``: the futures quantity minimising the variance of the month's hedged cash flow,
+  Cov(net, S_T) / Var(S_T) (a regression on both contracts where a month has two);
+* ``hashprice_forward``: sell NDFs on the month's average index for the fleet's expected output
+  (hashrate x uptime) at the fair strike;
+* ``collar``: buy a floor and sell a cap on the month's average index for the same size; the net
+  premium is paid at the month's end (its forward value), so the collar costs nothing on
+  average under the pricing measure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from curves.market import Market
+from engine.mc.model import ModelParams
+from engine.risk.fleet_paths import FleetPaths, pair_mean, simulate_fleet
+from engine.risk.pnl_stats import batch_stderr, cash_flow_at_risk, effectiveness
+from products.fleet_file import COLLAR_BAND, FleetFile
+from products.hashprice_options import HashpriceCollar
+from products.hashrate_forward import HashrateForward
+
+HEDGE_NAMES = {"btc_future": ("delta", "min_variance"), "hashprice_forward": ("hashprice_forward",),
+               "collar": ("collar",)}
+MEASURES = {"distributions": "physical model; BTC drifts at its forward curve",
+            "prices": "pricing measure (the market price of risk, when a shift is given)"}
+
+
+@dataclass
+class HedgeResult:
+    """The report (:meth:`to_dict`, JSON-ready) and the per-path horizon cash flows by hedge."""
+
+    report: dict
+    horizon_pnl_usd: dict[str, np.ndarray] = field(repr=False)
+
+    def to_dict(self) -> dict:
+        return self.report
+
+
+def hedge_fleet(ff: FleetFile, market: Market, model: ModelParams, *, paths: int = 100_000, seed: int = 42,
+                threads: int | None = None, shift=None, progress=None) -> HedgeResult:
+    """Simulate the fleet, price the hedges and report every hedge's cash flow at risk. Without a
+    shift the physical and pricing measures coincide and one simulation serves both; with one, a
+    second simulation on the same seed prices the instruments."""
+    fleet, token = ff.position(market.asof), ff.token_trade(market.asof)
+    sim = simulate_fleet(fleet, token, market, model, paths=paths, seed=seed, threads=threads, progress=progress)
+    priced = sim if shift is None else simulate_fleet(fleet, token, market, model, paths=paths, seed=seed,
+                                                      threads=threads, shift=shift)
+    size_phs = np.asarray(fleet.hashrate_phs) * fleet.uptime
+    ndfs, collars, prices = _instruments(ff, fleet, size_phs, priced, market)
+    futures = _futures_hedges(ff, fleet, sim, market)
+    hedged = {"unhedged": sim.net_usd}
+    if "btc_future" in ff.hedge.hedges:
+        for name in ("delta", "min_variance"):
+            hedged[name] = sim.net_usd + futures[name]["pnl"]
+    if "hashprice_forward" in ff.hedge.hedges:
+        hedged["hashprice_forward"] = sim.net_usd + _pay(ndfs, sim.avg_index_usd, market)
+    if "collar" in ff.hedge.hedges:
+        premium = np.array([row["premium_usd"] for row in prices["collar"]])
+        hedged["collar"] = sim.net_usd + _pay(collars, sim.avg_index_usd, market) - premium
+    fleet_pv, fleet_pv_se = pair_mean(priced.fleet_pv_usd[:, None])
+    report = {
+        "asof": str(market.asof), "paths": sim.n_paths, "seed": seed, "measures": MEASURES,
+        "fleet": _fleet_terms(ff, fleet),
+        "months": _month_rows(fleet, sim, futures, hedged),
+        **_curtailment(sim),
+        "fleet_pv_usd": float(fleet_pv[0]), "fleet_pv_usd_stderr": float(fleet_pv_se[0]),
+        "hedges": {"btc_future": futures["contracts"], **prices},
+        "pnl": {name: _pnl_figures(arr, sim.net_usd) for name, arr in hedged.items()},
+    }
+    if token is not None:
+        report["token"] = _token_report(ff, token, priced, sim, market)
+    return HedgeResult(report, {name: arr.sum(axis=1) for name, arr in hedged.items()})
+
+
+def _pay(trades, avg_index: np.ndarray, market: Market) -> np.ndarray:
+    """Each month's trade paid on the month's average index, per path (products map fixings to flows)."""
+    return np.stack([t.cash_flows(avg_index[:, [m]], market)[0].amount for m, t in enumerate(trades)], axis=1)
+
+
+def _instruments(ff, fleet, size_phs, priced: FleetPaths, market: Market):
+    """NDFs sold at the fair strike (the pricing measure's expected average index) and collars
+    bought around it, per month; the collar's premium is its expected payoff (paid at month end)."""
+    fair, fair_se = pair_mean(priced.avg_index_usd)
+    ndfs = [HashrateForward(f"ndf-{m}", p.start, p.end, float(fair[m]), "USD", float(size_phs[m]), "sell")
+            for m, p in enumerate(fleet.periods)]
+    ndf_rows = [{"start": str(p.start), "end": str(p.end), "size_phs": float(size_phs[m]), "side": "sell",
+                 "strike_usd_per_ph_day": float(fair[m]), "strike_usd_per_ph_day_stderr": float(fair_se[m])}
+                for m, p in enumerate(fleet.periods)]
+    h = ff.hedge
+    collars = [HashpriceCollar(f"collar-{m}", p.start, p.end,
+                               h.collar_floor_usd_per_ph_day or float(fair[m]) * (1 - COLLAR_BAND),
+                               h.collar_cap_usd_per_ph_day or float(fair[m]) * (1 + COLLAR_BAND),
+                               "USD", float(size_phs[m]), "buy") for m, p in enumerate(fleet.periods)]
+    premium, premium_se = pair_mean(_pay(collars, priced.avg_index_usd, market))
+    collar_rows = [{"start": str(c.start), "end": str(c.end), "size_phs": c.size_phs, "side": "buy",
+                    "floor_usd_per_ph_day": c.floor_strike, "cap_usd_per_ph_day": c.cap_strike,
+                    "premium_usd": float(premium[m]), "premium_usd_stderr": float(premium_se[m])}
+                   for m, c in enumerate(collars)]
+    prices = {"hashprice_forward": ndf_rows if "hashprice_forward" in h.hedges else [],
+              "collar": collar_rows if "collar" in h.hedges else []}
+    return ndfs, collars, {**prices, "ndf_fair_strikes": ndf_rows}
+
+
+def _futures_hedges(ff: FleetFile, fleet, sim: FleetPaths, market: Market) -> dict:
+    """Delta and minimum-variance quantities per contract, and their P&L per path and month."""
+    n_months, expiries = len(fleet.periods), fleet.expiries
+    month_of = np.minimum(np.arange(len(expiries)), n_months - 1)  # a roll contract counts in the last month
+    fwd = np.array([market.btc_forward_usd(e) for e in expiries])
+    delta = sim.btc_by_contract.mean()
+    delta_se = sim.btc_by_contract.stderr()
+    minvar = np.zeros(len(expiries))
+    minvar_se = np.zeros(len(expiries))
+    for m in range(n_months):
+        cs = np.flatnonzero(month_of == m)
+        minvar[cs] = _regression(sim.btc_at_expiry[:, cs], sim.net_usd[:, m])
+        for j, c in enumerate(cs):
+            minvar_se[c] = batch_stderr(lambda s, y, j=j: _regression(s, y)[j], sim.btc_at_expiry[:, cs],
+                                        sim.net_usd[:, m])
+    pnl = {}
+    for name, h in (("delta", delta), ("min_variance", minvar)):
+        per_contract = h * (fwd - sim.btc_at_expiry)  # short h BTC of futures: gain h (F - S_T)
+        pnl[name] = np.stack([per_contract[:, month_of == m].sum(axis=1) for m in range(n_months)], axis=1)
+    lot = ff.hedge.contract_btc
+    contracts = [{"expiry": str(e), "month": int(month_of[c]), "forward_usd": float(fwd[c]), "side": "sell",
+                  "delta_hedge_btc": float(delta[c]), "delta_hedge_btc_stderr": float(delta_se[c]),
+                  "delta_hedge_contracts": int(round(delta[c] / lot)),
+                  "min_variance_hedge_btc": float(minvar[c]), "min_variance_hedge_btc_stderr": float(minvar_se[c]),
+                  "min_variance_hedge_contracts": int(round(minvar[c] / lot))}
+                 for c, e in enumerate(expiries)]
+    return {"delta": {"pnl": pnl["delta"]}, "min_variance": {"pnl": pnl["min_variance"]}, "contracts": contracts,
+            "month_of": month_of}
+
+
+def _regression(s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Coefficients of y on the columns of s (both centred): the minimum-variance short quantities."""
+    sc = s - s.mean(axis=0)
+    yc = y - y.mean()
+    return np.linalg.lstsq(sc.T @ sc, sc.T @ yc, rcond=None)[0]
+
+
+def _fleet_terms(ff: FleetFile, fleet) -> dict:
+    return {"hashrate_phs": list(fleet.hashrate_phs), "efficiency_j_per_th": fleet.efficiency_j_per_th,
+            "power_usd_per_kwh": list(fleet.power_usd_per_kwh), "uptime": fleet.uptime,
+            "opex_usd_per_day": fleet.opex_usd_per_day, "capex_usd": ff.fleet["capex_usd"],
+            "curtailment": fleet.curtailment, "curtailment_signal": fleet.curtailment_signal,
+            "btc_sold": fleet.btc_sold,
+            "power_cost_usd_per_ph_day": [float(c) for c in fleet.power_cost_usd_per_ph_day],
+            "horizon_months": ff.hedge.horizon_months, "contract_btc": ff.hedge.contract_btc,
+            "expiry_rule": ff.hedge.expiry_rule}
+
+
+def _month_rows(fleet, sim: FleetPaths, futures, hedged) -> list[dict]:
+    rows = []
+    means = {k: sim.mean(k) for k in ("btc_mined", "revenue_usd", "power_cost_usd", "opex_usd", "net_usd")}
+    contracts = futures["contracts"]
+    for m, p in enumerate(fleet.periods):
+        mine = [c for c in contracts if c["month"] == m]
+        row = {"start": str(p.start), "end": str(p.end), "futures_expiry": mine[0]["expiry"]}
+        if len(mine) > 1:
+            row["roll_futures_expiry"] = mine[1]["expiry"]
+        for k, (mean, se) in means.items():
+            name = "expected_btc_mined" if k == "btc_mined" else f"expected_{k}"
+            row[name], row[f"{name}_stderr"] = float(mean[m]), float(se[m])
+        for h in ("delta", "min_variance"):
+            row[f"{h}_hedge_btc"] = sum(c[f"{h}_hedge_btc"] for c in mine)
+            row[f"{h}_hedge_btc_stderr"] = float(np.sqrt(sum(c[f"{h}_hedge_btc_stderr"] ** 2 for c in mine)))
+            row[f"{h}_hedge_contracts"] = sum(c[f"{h}_hedge_contracts"] for c in mine)
+        row["hedge_effectiveness"] = {name: effectiveness(arr[:, m], sim.net_usd[:, m])[0]
+                                      for name, arr in hedged.items() if name != "unhedged"}
+        rows.append(row)
+    return rows
+
+
+def _curtailment(sim: FleetPaths) -> dict:
+    """Curtailment's value on the same paths: (net with it) - (net without it), and the same with
+    the day's own index as the signal (an upper bound on what a curtailing operator can earn)."""
+    value, se = sim.mean("curtailment_value_usd")
+    total, total_se = sim.total("curtailment_value_usd")
+    best, best_se = sim.total("curtailment_upper_bound_usd")
+    return {"curtailment_value_usd": total, "curtailment_value_usd_stderr": total_se,
+            "curtailment_upper_bound_usd": best, "curtailment_upper_bound_usd_stderr": best_se,
+            "curtailment_value_by_month_usd": [float(v) for v in value],
+            "curtailment_value_by_month_usd_stderr": [float(s) for s in se]}
+
+
+def _pnl_figures(arr: np.ndarray, unhedged: np.ndarray) -> dict:
+    total, total_u = arr.sum(axis=1), unhedged.sum(axis=1)
+    out = cash_flow_at_risk(total)
+    out["effectiveness"], out["effectiveness_stderr"] = effectiveness(total, total_u)
+    out["prob_negative_month"] = float((arr < 0).any(axis=1).mean())
+    out["months"] = []
+    for m in range(arr.shape[1]):
+        row = cash_flow_at_risk(arr[:, m])
+        row["effectiveness"], row["effectiveness_stderr"] = effectiveness(arr[:, m], unhedged[:, m])
+        out["months"].append(row)
+    return out
+
+
+def _token_report(ff: FleetFile, token, priced: FleetPaths, sim: FleetPaths, market: Market) -> dict:
+    """PV (pricing measure) and the distribution (physical) of one token's discounted USD value and
+    of the BTC it pays."""
+    spot = market.btc_spot_usd
+    pv, pv_se = (float(v[0]) for v in pair_mean(priced.token_usd[:, None]))
+    out = {"ths_per_token": token.ths_per_token, "life_months": ff.token["life_months"],
+           "start": str(token.start), "end": str(token.end), "fee_usd_per_th_day": token.fee_usd_per_th_day,
+           "pv_usd": pv, "pv_usd_stderr": pv_se, "pv_btc_at_spot": pv / spot, "pv_btc_at_spot_stderr": pv_se / spot}
+    for name, x, unit in (("value_usd", sim.token_usd, "USD, discounted"), ("paid_btc", sim.token_btc, "BTC, as paid")):
+        q = np.quantile(x, [0.05, 0.5, 0.95], method="inverted_cdf")
+        mean, se = (float(v[0]) for v in pair_mean(x[:, None]))
+        out[name] = {"unit": unit, "mean": mean, "mean_stderr": se, "std": float(x.std(ddof=1)),
+                     "p05": float(q[0]), "p50": float(q[1]), "p95": float(q[2]), "prob_zero": float((x <= 0).mean())}
+    return out
