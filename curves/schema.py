@@ -53,7 +53,7 @@ QL_MAX_DATE = dt.date(2199, 12, 31)
 GENESIS_DATE = dt.date(2009, 1, 3)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INTEGER_TEXT = re.compile(r"[+-]?\d+")
-KINDS = ("number", "integer", "date", "text", "choice", "points")
+KINDS = ("number", "integer", "date", "text", "choice", "points", "boolean")
 _RELAXED = ContextVar("hashprice_relaxed_validation", default=False)
 
 
@@ -205,6 +205,11 @@ class Spec:
             raise InputError(name, "dates must be strictly increasing")
         return tuple(out)
 
+    def _as_boolean(self, value, name):
+        if not isinstance(value, bool):
+            raise InputError(name, f"must be true or false, got {describe(value)}")
+        return value
+
     def _as_choice(self, value, name):
         if isinstance(value, str):
             for c in self.choices:
@@ -245,7 +250,8 @@ class Spec:
             return "date or \"YYYY-MM-DD\""
         if self.kind == "points":
             return f"array of {{date, value}} tables, value a {self.item.type_text()}"
-        return {"number": "number", "integer": "integer", "date": "date", "text": "text"}[self.kind]
+        return {"number": "number", "integer": "integer", "date": "date", "text": "text",
+                "boolean": "true / false"}[self.kind]
 
     def hard_text(self) -> str:
         if self.kind not in ("number", "integer", "date"):

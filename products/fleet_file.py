@@ -13,7 +13,7 @@ optional ``[token]`` (a tokenised share of the fleet's output). Errors name the 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from curves.periods import Period, month_slices
 from curves.schema import Schema, Spec, describe, reading
@@ -28,16 +28,16 @@ MAX_MONTHS = 120
 HASHRATE = Spec("number", "PH/s", low=0, low_open=True, plausible=(1e-3, 1e6), why="1 TH/s to the whole 2026 network")
 POWER = Spec("number", "USD/kWh", low=0, plausible=(0.0, 1.0), why="beyond 1 USD/kWh no miner runs")
 FLEET_SCHEMA = Schema("fleet", {
-    "hashrate_phs": Spec("number", "PH/s", doc="fleet hashrate: a number, or a list with one value per month"),
+    "hashrate_phs": replace(HASHRATE, doc="fleet hashrate: a number, or a list with one value per month"),
     "efficiency_j_per_th": Spec("number", "J/TH", low=0, low_open=True, plausible=(1.0, 500.0),
                                 doc="energy per hash (W per TH/s)", why="2026 machines run 12-40 J/TH"),
-    "power_usd_per_kwh": Spec("number", "USD/kWh", doc="power price: a number, or a list with one value per month"),
+    "power_usd_per_kwh": replace(POWER, doc="power price: a number, or a list with one value per month"),
     "uptime": Spec("number", "fraction", low=0, low_open=True, high=1, required=False, default=1.0,
                    doc="fraction of the day the fleet hashes"),
     "opex_usd_per_day": Spec("number", "USD/day", low=0, required=False, default=0.0,
                              doc="other running costs (staff, hosting, maintenance)"),
     "capex_usd": Spec("number", "USD", low=0, required=False, default=None, doc="fleet capex (payback)"),
-    "curtailment": Spec("choice", choices=("true", "false"), required=False, default=False,
+    "curtailment": Spec("boolean", required=False, default=False,
                         doc="switch off on days when the index is below the power cost per PH/day"),
     "curtailment_signal": Spec("choice", choices=SIGNALS, required=False, default="previous_day",
                                doc="the index the miner decides on: yesterday's (what it knows) or the day's "
@@ -48,7 +48,7 @@ FLEET_SCHEMA = Schema("fleet", {
 HEDGE_SCHEMA = Schema("hedge", {
     "horizon_months": Spec("integer", "months", low=1, high=MAX_MONTHS, required=False, default=12,
                            doc="months hedged, from the day after the as-of date"),
-    "hedges": Spec("text", doc=f"hedges to report, a list from {', '.join(HEDGES)} (default: all)",
+    "hedges": Spec("text", doc=f"hedges to report: a list from {', '.join(HEDGES)} (default: all)",
                    required=False, default=HEDGES),
     "contract_btc": Spec("number", "BTC", low=0, low_open=True, plausible=(1e-8, 100.0), required=False,
                          default=0.1, doc="BTC per futures contract (0.1: CME Micro; 5: CME)"),
@@ -69,7 +69,7 @@ TOKEN_SCHEMA = Schema("token", {
     "fee_usd_per_th_day": Spec("number", "USD/TH/day", low=0, plausible=(0.0, 1.0),
                                doc="maintenance fee per TH/s and day, on top of power"),
 })
-_LIST_OR_BOOL = ("hashrate_phs", "power_usd_per_kwh", "curtailment")  # checked by hand
+_LIST_OR_BOOL = ("hashrate_phs", "power_usd_per_kwh")  # a number or a list: checked by hand
 _SCALAR_FLEET = Schema("fleet", {k: v for k, v in FLEET_SCHEMA.specs.items() if k not in _LIST_OR_BOOL})
 COLLAR_BAND = 0.10  # default collar: floor and cap 10% either side of each month's forward
 
@@ -166,14 +166,10 @@ def parse_fleet_file(doc: dict) -> FleetFile:
     raw = doc["fleet"]
     if not isinstance(raw, dict):
         raise InputError("fleet", f"must be a table, got {describe(raw)}")
-    curtail = raw.get("curtailment", False)
-    if not isinstance(curtail, bool):
-        raise InputError("fleet.curtailment", f"must be true or false, got {describe(curtail)}")
     fleet = _SCALAR_FLEET.parse({k: v for k, v in raw.items() if k not in _LIST_OR_BOOL},
                                 prefix="fleet.", ignore=_LIST_OR_BOOL)
     fleet["hashrate_phs"] = _number_or_list(raw, "hashrate_phs", HASHRATE)
     fleet["power_usd_per_kwh"] = _number_or_list(raw, "power_usd_per_kwh", POWER)
-    fleet["curtailment"] = curtail
     hedge = _parse_hedge(doc.get("hedge", {}))
     for name in ("hashrate_phs", "power_usd_per_kwh"):
         if isinstance(fleet[name], list) and len(fleet[name]) != hedge.horizon_months:

@@ -71,7 +71,7 @@ def test_daily_sales_min_variance_hedge_and_effectiveness_match_lognormal_closed
     days = fleet.days
     fwd = np.array([MARKET.btc_forward_usd(d) for d in days])
     var = np.array([MARKET.btc_total_variance(d) for d in days])
-    for m, p in enumerate(fleet.periods):
+    for m in range(len(fleet.periods)):
         sel = fleet.month_of_day == m
         k_exp = int(np.flatnonzero(sel)[-1])
         idx = np.flatnonzero(sel)

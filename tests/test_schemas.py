@@ -26,6 +26,7 @@ from products.btc_option import BtcOption
 from products.deliverable_forward import DeliverableForward
 from products.difficulty_future import DifficultyFuture
 from products.difficulty_swap import DifficultySwap
+from products.fleet_file import FLEET_SCHEMA, HEDGE_SCHEMA, TOKEN_SCHEMA
 from products.hashprice_options import HashpriceCap, HashpriceCollar
 from products.hashrate_forward import SCHEMA as FORWARD_SCHEMA
 from products.hashrate_forward import HashrateForward
@@ -385,7 +386,7 @@ def test_calibrate_refuses_asof_after_the_data(tmp_path):
                                     SEGMENT_SCHEMA, HashpriceCap.schema, HashpriceCollar.schema,
                                     HashrateFuture.schema, BtcOption.schema, DifficultySwap.schema,
                                     DifficultyFuture.schema, HashvalueFuture.schema, BtcFuture.schema,
-                                    DeliverableForward.schema],
+                                    DeliverableForward.schema, FLEET_SCHEMA, HEDGE_SCHEMA, TOKEN_SCHEMA],
                          ids=lambda s: s.name)
 def test_readme_tables_are_the_schemas(schema):
     readme = (ROOT / "README.md").read_text()

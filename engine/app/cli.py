@@ -555,8 +555,7 @@ def hedge(
     if plot is not None:
         from engine.app.plots import plot_hedge_pnl
 
-        emit(plot_hedge_pnl, res.horizon_pnl_usd, plot, f"{Path(fleet).name}: {doc['paths']:,} paths, as of "
-                                                        f"{doc['asof']}")
+        plot_hedge_pnl(res.horizon_pnl_usd, plot, f"{Path(fleet).name}: {doc['paths']:,} paths, as of {doc['asof']}")
     if json_out:
         print_json(doc)
         return
@@ -569,23 +568,26 @@ def _usd_pm(doc: dict, key: str) -> str:
 
 def _print_hedge(doc: dict) -> None:
     f = doc["fleet"]
+    usd, btc, frac = "{:,.0f}".format, "{:.3f}".format, "{:.3f}".format
     print_table(f"Fleet by month as of {doc['asof']} ({doc['paths']:,} paths, seed {doc['seed']}): expected "
-                "values, physical measure",
-                ["month", "future", "BTC mined", "revenue", "power", "net", "net se", "delta BTC (lots)",
+                "values (physical measure), hedges and their effectiveness",
+                ["month", "future", "BTC mined", "revenue", "power", "net ± se", "delta BTC (lots)",
                  "min-var BTC (lots)", "NDF strike", "eff. delta", "eff. min-var", "eff. NDF", "eff. collar"],
-                [[m["start"][:7], m["futures_expiry"], m["expected_btc_mined"], m["expected_revenue_usd"],
-                  m["expected_power_cost_usd"], m["expected_net_usd"], m["expected_net_usd_stderr"],
-                  f"{m['delta_hedge_btc']:.4g} ({m['delta_hedge_contracts']})",
-                  f"{m['min_variance_hedge_btc']:.4g} ({m['min_variance_hedge_contracts']})",
-                  doc["hedges"]["ndf_fair_strikes"][k]["strike_usd_per_ph_day"],
-                  *[m["hedge_effectiveness"].get(h) for h in ("delta", "min_variance", "hashprice_forward",
-                                                               "collar")]]
+                [[m["start"][:7], m["futures_expiry"][5:], btc(m["expected_btc_mined"]),
+                  usd(m["expected_revenue_usd"]), usd(m["expected_power_cost_usd"]),
+                  f"{usd(m['expected_net_usd'])} ± {usd(m['expected_net_usd_stderr'])}",
+                  f"{btc(m['delta_hedge_btc'])} ({m['delta_hedge_contracts']})",
+                  f"{btc(m['min_variance_hedge_btc'])} ({m['min_variance_hedge_contracts']})",
+                  f"{doc['hedges']['ndf_fair_strikes'][k]['strike_usd_per_ph_day']:.2f}",
+                  *[frac(m["hedge_effectiveness"][h]) if h in m["hedge_effectiveness"] else "-"
+                    for h in ("delta", "min_variance", "hashprice_forward", "collar")]]
                  for k, m in enumerate(doc["months"])])
     print_table(f"Net cash flow over {f['horizon_months']} months (USD, undiscounted): cash flow at risk",
                 ["hedge", "mean", "std", "VaR 95%", "CVaR 95%", "VaR 99%", "CVaR 99%", "P(a month < 0)",
-                 "effectiveness", "± se"],
-                [[h, p["mean_usd"], p["std_usd"], p["var_95_usd"], p["cvar_95_usd"], p["var_99_usd"],
-                  p["cvar_99_usd"], p["prob_negative_month"], p["effectiveness"], p["effectiveness_stderr"]]
+                 "effectiveness"],
+                [[h, usd(p["mean_usd"]), usd(p["std_usd"]), usd(p["var_95_usd"]), usd(p["cvar_95_usd"]),
+                  usd(p["var_99_usd"]), usd(p["cvar_99_usd"]), f"{p['prob_negative_month']:.3f}",
+                  f"{frac(p['effectiveness'])} ± {p['effectiveness_stderr']:.3f}"]
                  for h, p in doc["pnl"].items()])
     c_on, c_sig = "on" if f["curtailment"] else "off", f["curtailment_signal"].replace("_", " ")
     say(f"curtailment ({c_on}, {c_sig} signal) is worth {_usd_pm(doc, 'curtailment_value_usd')} USD over the "
