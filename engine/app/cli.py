@@ -587,7 +587,7 @@ def _print_hedge(doc: dict) -> None:
                  "effectiveness"],
                 [[h, usd(p["mean_usd"]), usd(p["std_usd"]), usd(p["var_95_usd"]), usd(p["cvar_95_usd"]),
                   usd(p["var_99_usd"]), usd(p["cvar_99_usd"]), f"{p['prob_negative_month']:.3f}",
-                  f"{frac(p['effectiveness'])} ± {p['effectiveness_stderr']:.3f}"]
+                  f"{frac(p['effectiveness'])} ± {p['effectiveness_stderr']:.1g}"]
                  for h, p in doc["pnl"].items()])
     c_on, c_sig = "on" if f["curtailment"] else "off", f["curtailment_signal"].replace("_", " ")
     say(f"curtailment ({c_on}, {c_sig} signal) is worth {_usd_pm(doc, 'curtailment_value_usd')} USD over the "
