@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from curves.market import MAX_HORIZON_DAYS
 from curves.schema import Spec
 from curves.toml_io import InputError
 
@@ -39,6 +38,8 @@ def check_dates_in_market(start: dt.date, end: dt.date, market, start_field: str
     """A trade's dates against the market: ``start`` after the as-of date (unless ``started_ok``:
     a seasoned trade, whose realised days come from ``--fixings``), ``end`` within the
     simulation horizon (``MAX_HORIZON_DAYS``)."""
+    from curves.market import MAX_HORIZON_DAYS  # QuantLib: not needed by a spot calculation
+
     if start <= market.asof and not started_ok:
         raise InputError(start_field, f"{start} is not after the as-of date {market.asof}")
     if (end - market.asof).days > MAX_HORIZON_DAYS:

@@ -43,12 +43,13 @@ from engine.calibration.quotes import OPTIONAL_QUOTE_COLUMNS, QUOTE_COLUMNS
 from engine.data.load import COINMETRICS_COLUMNS, EPOCH_COLUMNS, REQUIRED_COLUMNS
 from engine.mc.model import ModelParams
 from products import portfolio as portfolio_module
+from products.fleet_file import FLEET_SCHEMA, HEDGE_SCHEMA, TOKEN_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ_EXAMPLES = int(os.environ.get("HASHPRICE_FUZZ_EXAMPLES", "300"))
 PATHS = str(cli.MIN_PATHS)  # the fewest paths the CLI accepts: tiny simulations
 FUZZED_COMMANDS = ("curve", "spot", "price", "history", "calibrate", "calibrate-quotes", "backtest", "snapshot",
-                   "epochs-check")
+                   "epochs-check", "hedge")
 TEMP_MARKERS = (".tmp", ".bak", ".hashprice-probe-")
 STATS = {"cases": 0, "exit": {}, "commands": {}, "seconds": 0.0}
 
@@ -420,6 +421,37 @@ def build_price(b: Builder) -> Case:
     return case
 
 
+def fleet_doc(b: Builder) -> dict:
+    """The example fleet file, on a short horizon, with some of its options drawn."""
+    import tomllib
+
+    doc = tomllib.loads((ROOT / "examples" / "fleet.toml").read_text())
+    doc["hedge"]["horizon_months"] = b.choose([1, 2, 3])
+    doc["token"]["life_months"] = b.choose([1, 4])
+    doc["fleet"]["btc_sold"] = b.choose(["daily", "at_expiry"])
+    doc["hedge"]["expiry_rule"] = b.choose(["month_end", "cme_last_friday"])
+    if b.chance(0.3):
+        del doc["token"]
+    return doc
+
+
+def build_hedge(b: Builder) -> Case:
+    case = Case("hedge", [b.toml_file(lambda: fleet_doc(b))])
+    common_sim_options(b, case)
+    if b.chance(0.15):
+        case.args += ["--shift", b.toml_file(base_shift_doc)]
+    if b.chance(0.3):
+        case.outputs.append(b.output((".json", ".csv")))
+        case.args += ["--out", case.outputs[-1]]
+    if b.chance(0.2):
+        case.outputs.append(b.output((".png",)))
+        case.args += ["--plot", case.outputs[-1]]
+    if b.chance(0.6):
+        case.args.append("--json")
+        case.json_out = True
+    return case
+
+
 def build_spot(b: Builder) -> Case:
     case = Case("spot", ["--price-usd", b.option(["78621", "100000", "1e-6"])])
     which = b.choose(["difficulty", "hashrate"] if b.clean else ["difficulty", "hashrate", "both", "none"])
@@ -560,10 +592,10 @@ def _outputs(b: Builder, case: Case, plot: bool) -> None:
 
 BUILDERS = {"curve": build_curve, "spot": build_spot, "price": build_price, "history": build_history,
             "calibrate": build_calibrate, "calibrate-quotes": build_calibrate_quotes, "backtest": build_backtest,
-            "snapshot": build_snapshot, "epochs-check": build_epochs_check}
+            "snapshot": build_snapshot, "epochs-check": build_epochs_check, "hedge": build_hedge}
 # cheap commands more often than the ones that calibrate
 WEIGHTS = {"curve": 4, "spot": 3, "price": 4, "history": 3, "calibrate": 2, "calibrate-quotes": 2, "backtest": 2,
-           "snapshot": 2, "epochs-check": 2}
+           "snapshot": 2, "epochs-check": 2, "hedge": 2}
 
 
 # ---- running and checking ----------------------------------------------------------------------
@@ -597,6 +629,7 @@ def known_names() -> set[str]:
               "initial_margin", "revenue_usd_per_day", "power_kw", "power_cost_usd_per_day", "net_usd_per_day",
               "breakeven_power_usd_per_kwh", "payback_months", "trades", "parameters", "summary", "records",
               "settings", "quotes", "days", "epochs", "ci_low", "ci_high", "stderr", "estimate"}
+    names |= {"fleet", "hedge", "token"} | set(FLEET_SCHEMA.specs) | set(HEDGE_SCHEMA.specs) | set(TOKEN_SCHEMA.specs)
     return names
 
 

@@ -19,7 +19,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,10 +27,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from curves import protocol
-from curves.market import Market
 from curves.toml_io import InputError, current_stage, os_reason, staged_writes
 from engine.mc.interrupts import Terminated, raise_terminated
-from engine.mc.model import ModelParams
+
+if TYPE_CHECKING:  # imported where used: a command that needs neither starts faster
+    from curves.market import Market
+    from engine.mc.model import ModelParams
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Hashprice forward curves and hashrate derivatives pricing.")
@@ -217,10 +219,14 @@ def _load_csv(loader, path: Path, option: str):
 
 
 def load_market(path: Path | None) -> Market:
+    from curves.market import Market
+
     return Market.default() if path is None else _load_file(Market.load, path, "market")
 
 
 def load_model(path: Path | None) -> ModelParams:
+    from engine.mc.model import ModelParams
+
     return ModelParams.default() if path is None else _load_file(ModelParams.load, path, "model")
 
 
@@ -817,7 +823,9 @@ def _origin_errors(data: Path):
     """A model or market made from the data at an origin that the engine refuses is a data error."""
     from dataclasses import fields
 
+    from curves.market import Market
     from engine.calibration.physical import CalibrationError
+    from engine.mc.model import ModelParams
 
     made = {f.name for f in fields(ModelParams)} | {f.name for f in fields(Market)}
     try:

@@ -65,6 +65,10 @@ REWARD_K = protocol.BLOCK_INTERVAL_S * 1e15 / TWO_POW_32  # BTC per PH/s per (su
 _RATE_K = SECONDS_PER_DAY / TWO_POW_32
 _FLAG_MASK = np.uint64((1 << rng.JUMP_FLAG_BITS) - 1)
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+# the protocol's rules, compiled for the kernel (curves.protocol is plain Python)
+_subsidy_sats = njit(cache=True)(protocol.subsidy_sats)
+_next_halving_height = njit(cache=True)(protocol.next_halving_height)
+_retarget_difficulty = njit(cache=True)(protocol.retarget_difficulty)
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -119,10 +123,10 @@ def _advance_with_events(i, t, hashrate, btc, fee, d, h, b, s_ep, t_first, sub, 
             rem -= need
             if to_halv <= to_ret:
                 h[i] = halv_at[i]
-                sub[i] = protocol.subsidy_sats(np.int64(halv_at[i]) + 1) / SATS_PER_BTC
+                sub[i] = _subsidy_sats(np.int64(halv_at[i]) + 1) / SATS_PER_BTC
                 halv_at[i] += protocol.HALVING_INTERVAL_BLOCKS
             if to_ret <= to_halv:
-                new_d = protocol.retarget_difficulty(d[i], s_ep[i] - t_first[i])
+                new_d = _retarget_difficulty(d[i], s_ep[i] - t_first[i])
                 k = epoch_idx[i]
                 if k < ep_ratio.shape[0]:
                     ep_ratio[k, i] = new_d / d0
@@ -197,8 +201,8 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     log_index0 = np.log(init[I_INDEX_REF_USD])
     key = rng.seed_key(seed)
     refresh = max(1, np.int64(par[P_FEEDBACK_EVERY_DAYS]))
-    sub0 = protocol.subsidy_sats(np.int64(init[I_HEIGHT]) + 1) / SATS_PER_BTC
-    halv0 = protocol.next_halving_height(np.int64(init[I_HEIGHT])) - 1.0
+    sub0 = _subsidy_sats(np.int64(init[I_HEIGHT]) + 1) / SATS_PER_BTC
+    halv0 = _next_halving_height(np.int64(init[I_HEIGHT])) - 1.0
 
     for lane in prange(n_lanes):  # a lane runs blocks lane, lane + n_lanes, ... on one thread
         for blk in range(lane, n_blocks, n_lanes):
