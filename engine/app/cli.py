@@ -47,6 +47,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the machine-readabl
 ShiftOpt = Annotated[Path | None, typer.Option(
     "--shift", help="Hashrate drift shift TOML from calibrate-quotes (market-implied).")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Numba threads (default: all cores).")]
+TolOpt = Annotated[float | None, typer.Option(
+    "--tolerance", help="Add paths until every figure's stderr is at most this fraction of its value.")]
+AbsTolOpt = Annotated[float, typer.Option(
+    "--abs-tolerance", help="With --tolerance: a stderr this small (in the figure's unit) is enough too.")]
+MaxPathsOpt = Annotated[int, typer.Option("--max-paths", help="With --tolerance: the most paths to simulate.")]
+TOLERANCE_CHUNK_PATHS = 16_384  # paths are added in steps of this many
 
 
 MIN_PATHS = 512  # below this, Monte Carlo standard errors are too rough to report (see README)
@@ -132,6 +138,26 @@ def check_paths(paths: int, stderr: bool = True) -> int:
     if paths > MAX_PATHS:
         raise InputError("paths", f"at most {MAX_PATHS:,}, got {paths:,}")
     return paths
+
+
+def target_accuracy(tolerance: float | None, abs_tolerance: float, max_paths: int):
+    """``--tolerance``/``--abs-tolerance``/``--max-paths`` as a Tolerance, or None."""
+    from engine.mc.tolerance import Tolerance
+
+    if tolerance is None:
+        if abs_tolerance:
+            raise InputError("abs_tolerance", "needs --tolerance")
+        return None
+    if max_paths < 2 * TOLERANCE_CHUNK_PATHS:
+        raise InputError("max_paths", f"at least {2 * TOLERANCE_CHUNK_PATHS:,} with --tolerance, got {max_paths:,}")
+    return Tolerance(tolerance, abs_tolerance)
+
+
+def tolerance_note(t: dict) -> str:
+    if t["met"]:
+        return f"tolerance {t['rel']:g} met with {t['paths_used']:,} paths"
+    return (f"tolerance {t['rel']:g} NOT met: {t['paths_used']:,} paths (--max-paths) leave the worst stderr "
+            f"{t['worst_stderr_over_allowed']:.2f}x what it allows")
 
 
 def emit(fn, *args, **kwargs) -> None:
@@ -271,6 +297,9 @@ def curve(
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
     shift: ShiftOpt = None,
+    tolerance: TolOpt = None,
+    abs_tolerance: AbsTolOpt = 0.0,
+    max_paths: MaxPathsOpt = 4_000_000,
 ):
     """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) and the next difficulty retargets."""
     from engine.app.output import TABLE_SUFFIXES, write_table
@@ -278,14 +307,20 @@ def curve(
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
     output_path(plot, "plot", (".png",), "plots are PNG files, got")
-    check_paths(paths)
+    tol = target_accuracy(tolerance, abs_tolerance, max_paths)
+    check_paths(max_paths if tol else paths)
     mkt, mdl = load_market(market), load_model(model)
     hs = load_shift(shift, mkt)
     with progress_bar("simulating") as update:
-        c = build_curve(mkt, mdl, months=months, paths=paths, seed=seed, threads=threads,
-                        progress=update, hashrate_shift_per_day=hs,
-                        bands=plot is not None)
+        c = build_curve(mkt, mdl, months=months, paths=max_paths if tol else paths, seed=seed, threads=threads,
+                        progress=update, hashrate_shift_per_day=hs, bands=plot is not None, tolerance=tol,
+                        **({"chunk_paths": TOLERANCE_CHUNK_PATHS} if tol else {}))
     doc = check_finite(c.to_dict())
+    if tol is not None:
+        worst = max(tol.worst(c.hashprice_usd_per_ph_day, c.hashprice_stderr),
+                    tol.worst(c.hashvalue_btc_per_ph_day, c.hashvalue_stderr))
+        doc["tolerance"] = {"rel": tol.rel, "abs": tol.abs, "max_paths": max_paths, "paths_used": c.paths,
+                            "met": worst <= 1.0, "worst_stderr_over_allowed": worst}
     if out is not None:
         write_table(c.to_frame(), out, doc)
     if plot is not None:
@@ -301,6 +336,8 @@ def curve(
         [[m["start"], m["end"], m["hashprice_usd_per_ph_day"], m["hashprice_stderr"],
           m["hashvalue_btc_per_ph_day"], m["hashvalue_stderr"], m["difficulty_mean"]] for m in doc["months"]],
     )
+    if tol is not None:
+        say(tolerance_note(doc["tolerance"]))
     spot = mkt.spot_hashprice_usd_per_ph_day()
     say(f"spot index {spot:.2f} USD/PH/day; BTC {mkt.btc_spot_usd:,.0f} USD; "
                       f"difficulty {mkt.difficulty:.4e}")

@@ -409,7 +409,8 @@ class Simulation:
             on_chunk: Callable[[int, np.ndarray], None] | None = None,
             progress: Callable[[int, int], None] | None = None,
             distribution_days: Sequence[int] = (), epoch_fixings: Sequence[int] = (),
-            reward_fixings: Sequence[tuple[int, int]] = (), window_moments: bool = True) -> SimulationRun:
+            reward_fixings: Sequence[tuple[int, int]] = (), window_moments: bool = True,
+            stop: Callable[[PairMoments, np.ndarray], bool] | None = None) -> SimulationRun:
         """Simulate all paths; ``windows`` are inclusive day-index ranges (day 0 = as-of + 1).
 
         ``on_chunk(pair_start, window_values)`` sees each chunk's per-path window averages
@@ -421,6 +422,9 @@ class Simulation:
         rewards)`` also gets them per path (``K.EF_*``; NaN where a path has not got there).
         ``window_moments=False`` (with ``on_chunk``) skips the window moments: a caller that
         accumulates its own from the per-path values saves their cost.
+        ``stop(window_moments, control_mean)``, asked after each chunk, ends the run early (a
+        target accuracy reached): the run then holds the paths simulated so far, the same numbers
+        as a run of that many paths.
         """
         req = self._request(windows, distribution_days, epoch_fixings, reward_fixings)
         windows = req.windows
@@ -438,6 +442,7 @@ class Simulation:
         control_mean = np.zeros((len(windows), K.N_QUANTITIES))
         control_mean[:, K.Q_HASHPRICE_USD] = [self.btc_forward[ix].mean() for ix in ctrl_idx]
         t0 = time.perf_counter()
+        done = 0
         signals = DeferredSignals()  # Ctrl-C inside the compiled kernel stops the run between chunks
         try:
             for start in self.chunk_starts():
@@ -462,12 +467,15 @@ class Simulation:
                         on_chunk(start, wv, ep_vals, rw_vals)
                     else:
                         on_chunk(start, wv)
+                done = 2 * (start + n)
                 if progress is not None:
-                    progress(2 * (start + n), self.n_paths)
+                    progress(done, self.n_paths)
+                if stop is not None and done < self.n_paths and stop(moments, control_mean):
+                    break
         finally:
             signals.restore()
         signals.check()
-        return SimulationRun(self.dates, self.btc_forward, windows, self.n_paths, daily, moments,
+        return SimulationRun(self.dates, self.btc_forward, windows, done, daily, moments,
                              control_mean, epochs, samples, time.perf_counter() - t0,
                              epoch_hist=epoch_hist, epoch_range=epoch_range, distribution_days=dist_days,
                              day_hist=day_hist, day_range=day_range, difficulty_ref=self.market.difficulty,

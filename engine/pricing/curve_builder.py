@@ -21,6 +21,7 @@ from engine.mc import kernel as K
 from engine.mc.distributions import daily_bands, distribution_days, epoch_frame
 from engine.mc.model import ModelParams
 from engine.mc.simulation import Simulation, SimulationRun
+from engine.mc.tolerance import Tolerance
 
 
 def day_windows(sim: Simulation, periods: Sequence[Period]) -> list[tuple[int, int]]:
@@ -56,10 +57,13 @@ def curve_from_run(run: SimulationRun, sim: Simulation, periods: Sequence[Period
 def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: int = 100_000,
                 seed: int = 42, n_samples: int = 0, threads: int | None = None,
                 chunk_paths: int = 65_536, hashrate_shift_per_day: np.ndarray | None = None,
-                progress: Callable[[int, int], None] | None = None, bands: bool = False) -> HashpriceCurve:
+                progress: Callable[[int, int], None] | None = None, bands: bool = False,
+                tolerance: Tolerance | None = None) -> HashpriceCurve:
     """Monthly hashprice forward curve for the ``months`` calendar months after the as-of date.
 
     ``bands``: also the distribution of the daily index and difficulty, weekly (for plots).
+    With ``tolerance``, ``paths`` is the most to simulate: the run stops after the first chunk at
+    which every month's forward (USD and BTC) has its stderr within the tolerance.
     """
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 600:
         raise InputError("months", f"must be an integer in 1..600, got {months!r}")
@@ -68,10 +72,26 @@ def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: 
     sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, n_samples=n_samples,
                      threads=threads, chunk_paths=chunk_paths,
                      hashrate_shift_per_day=hashrate_shift_per_day)
+    stop = None
+    if tolerance is not None:
+        def stop(moments, control_mean):
+            return curve_within(moments, control_mean, len(periods), tolerance)
+
     run = sim.run(day_windows(sim, periods), progress=progress,
-                  distribution_days=distribution_days(n_days) if bands else ())
+                  distribution_days=distribution_days(n_days) if bands else (), stop=stop)
     check_curve_run(run, periods)
     return curve_from_run(run, sim, periods)
+
+
+def curve_within(moments, control_mean, k: int, tol: Tolerance) -> bool:
+    """Every month's USD and BTC forward has stderr <= max(rel x |value|, abs), and no problem."""
+    with np.errstate(all="ignore"):
+        for q, ctrl in ((K.Q_HASHPRICE_USD, control_mean), (K.Q_HASHVALUE_BTC, None)):
+            mean = moments.mean(ctrl)[:k, q]
+            se = moments.stderr(ctrl)[:k, q]
+            if not tol.met(mean, se) or any(p is not None for p in moments.problems(ctrl)[:k, q]):
+                return False
+    return True
 
 
 def check_curve_run(run: SimulationRun, periods: Sequence[Period]) -> None:

@@ -1,0 +1,48 @@
+"""--tolerance: paths are added until every figure's stderr is within the target; the result is
+the same, to the bit, as a run of the paths it reports."""
+
+import json
+
+import numpy as np
+import pytest
+
+from curves.market import Market
+from engine.mc.model import ModelParams
+from engine.mc.tolerance import Tolerance
+from engine.pricing.curve_builder import build_curve
+from tests.test_cli import assert_one_line_error, invoke
+
+
+def test_curve_stops_once_every_month_is_within_tolerance_and_equals_a_fixed_run():
+    m, model = Market.default(), ModelParams.default()
+    tol = Tolerance(0.0006)
+    a = build_curve(m, model, months=4, paths=1_000_000, seed=5, tolerance=tol, chunk_paths=4_096)
+    assert 3 * 4_096 <= a.paths < 1_000_000
+    assert tol.met(a.hashprice_usd_per_ph_day, a.hashprice_stderr)
+    assert tol.met(a.hashvalue_btc_per_ph_day, a.hashvalue_stderr)
+    b = build_curve(m, model, months=4, paths=a.paths, seed=5)  # another chunk size, the same paths
+    np.testing.assert_array_equal(a.hashprice_usd_per_ph_day, b.hashprice_usd_per_ph_day)
+    np.testing.assert_array_equal(a.hashprice_stderr, b.hashprice_stderr)
+    # one chunk fewer would not have met it: the run stopped at the first chunk that did
+    c = build_curve(m, model, months=4, paths=a.paths - 4_096, seed=5)
+    assert not (tol.met(c.hashprice_usd_per_ph_day, c.hashprice_stderr)
+                and tol.met(c.hashvalue_btc_per_ph_day, c.hashvalue_stderr))
+
+
+def test_cli_reports_paths_used_and_an_unmet_tolerance():
+    res = invoke("curve", "--months", "2", "--tolerance", "0.00001", "--max-paths", "65536", "--json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    t = doc["tolerance"]
+    assert doc["paths"] == t["paths_used"] == 65_536 and not t["met"] and t["worst_stderr_over_allowed"] > 1
+    res = invoke("curve", "--months", "2", "--tolerance", "0.005", "--json")
+    doc = json.loads(res.stdout)
+    assert doc["tolerance"]["met"] and doc["paths"] < 4_000_000
+
+
+@pytest.mark.parametrize("args,field", [
+    (["--tolerance", "0"], "tolerance"), (["--tolerance", "1.5"], "tolerance"),
+    (["--abs-tolerance", "0.1"], "abs_tolerance"), (["--tolerance", "0.01", "--abs-tolerance", "-1"], "abs_tolerance"),
+    (["--tolerance", "0.01", "--max-paths", "1000"], "max_paths")])
+def test_bad_tolerance_options(args, field):
+    assert_one_line_error(invoke("curve", "--months", "2", *args), field)
