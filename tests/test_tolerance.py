@@ -2,6 +2,7 @@
 the same, to the bit, as a run of the paths it reports."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,3 +47,20 @@ def test_cli_reports_paths_used_and_an_unmet_tolerance():
     (["--tolerance", "0.01", "--max-paths", "1000"], "max_paths")])
 def test_bad_tolerance_options(args, field):
     assert_one_line_error(invoke("curve", "--months", "2", *args), field)
+
+
+def test_price_stops_once_every_pv_and_fair_rate_is_within_tolerance_and_equals_a_fixed_run():
+    from engine.pricing.pricer import price_trades
+    from products.portfolio import load_portfolio
+
+    trades, _ = load_portfolio(Path(__file__).resolve().parents[1] / "examples" / "portfolio.toml")
+    m, model = Market.default(), ModelParams.default()
+    tol = Tolerance(0.02, abs=200.0)
+    a = price_trades(trades, m, model, paths=2_000_000, seed=9, tolerance=tol)
+    assert 16_384 <= a.paths < 2_000_000
+    for t in a.trades:
+        assert t.pv_stderr <= max(tol.rel * abs(t.pv_usd), tol.abs), t.trade_id
+        if t.fair_rate is not None and t.fair_rate_stderr is not None:
+            assert t.fair_rate_stderr <= tol.rel * abs(t.fair_rate), t.trade_id
+    b = price_trades(trades, m, model, paths=a.paths, seed=9)
+    assert [(t.pv_usd, t.pv_stderr) for t in a.trades] == [(t.pv_usd, t.pv_stderr) for t in b.trades]

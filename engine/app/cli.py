@@ -523,6 +523,9 @@ def price(
     flows: Annotated[Path | None, typer.Option(
         "--flows", help="Write every cash flow (pay date, expected amount, PV, stderrs): .csv, .json or "
                         ".parquet.")] = None,
+    tolerance: TolOpt = None,
+    abs_tolerance: AbsTolOpt = 0.0,
+    max_paths: MaxPathsOpt = 4_000_000,
 ):
     """Price a portfolio; a trade with bad fields gets its error set while the rest are priced."""
     import pandas as pd
@@ -534,15 +537,19 @@ def price(
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
     output_path(flows, "flows", TABLE_SUFFIXES, "unsupported file type")
-    check_paths(paths)
+    tol = target_accuracy(tolerance, abs_tolerance, max_paths)
+    check_paths(max_paths if tol else paths)
     trades, errors = _load_file(load_portfolio, portfolio, "portfolio")
     realised = _load_csv(load_realised_fixings, fixings, "fixings") if fixings is not None else None
     mkt, mdl = load_market(market), load_model(model)
     hs = load_shift(shift, mkt)
     with progress_bar("pricing") as update:
-        res = price_trades(trades, mkt, mdl, paths=paths, seed=seed, errors=errors, threads=threads,
-                           progress=update, hashrate_shift_per_day=hs, realised=realised, cash_flows=True)
+        res = price_trades(trades, mkt, mdl, paths=max_paths if tol else paths, seed=seed, errors=errors,
+                           threads=threads, progress=update, hashrate_shift_per_day=hs, realised=realised,
+                           cash_flows=True, tolerance=tol)
     doc = check_finite(res.to_dict())
+    if tol is not None:
+        doc["tolerance"] = _price_tolerance(res, tol, max_paths)
     if out is not None:
         flat = [{k: v for k, v in t.items() if k not in ("measures", "cashflows")} for t in doc["trades"]]
         write_table(pd.DataFrame(flat), out, doc)
@@ -556,6 +563,20 @@ def price(
                 [[t["id"], t["type"], t["pv_usd"], t["pv_stderr"], t["fair_rate"], t["currency"],
                   t["initial_margin"], t["error"]] for t in doc["trades"]])
     say(f"total PV {res.total_pv_usd:,.2f} USD")
+    if tol is not None:
+        say(tolerance_note(doc["tolerance"]))
+
+
+def _price_tolerance(res, tol, max_paths: int) -> dict:
+    """How the priced trades' PVs and fair rates stand against the tolerance."""
+    from engine.mc.tolerance import Tolerance
+
+    priced = [t for t in res.trades if t.error is None and t.status != "settled"]
+    worst = max([tol.worst([t.pv_usd], [t.pv_stderr]) for t in priced]
+                + [Tolerance(tol.rel).worst([t.fair_rate], [t.fair_rate_stderr]) for t in priced
+                   if t.fair_rate is not None and t.fair_rate_stderr is not None] + [0.0])
+    return {"rel": tol.rel, "abs": tol.abs, "max_paths": max_paths, "paths_used": res.paths, "met": worst <= 1.0,
+            "worst_stderr_over_allowed": worst}
 
 
 # ---- hedge ------------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ import scipy.sparse as sp
 from curves.market import MAX_HORIZON_DAYS, Market
 from curves.toml_io import InputError
 from engine.mc.model import ModelParams
-from engine.mc.moments import PairMoments
+from engine.mc.moments import MIN_PAIRS, PairMoments
 from engine.mc.simulation import Simulation
+from engine.mc.tolerance import Tolerance
 from engine.pricing.batch import Discounter, TradeTerms, discounted_pv, trade_terms
 from engine.pricing.cash_flow_report import FlowBook, settled_flows
 from engine.pricing.columns import ColumnSpace
@@ -38,6 +39,7 @@ from engine.pricing.option_legs import OptionLegs
 from engine.pricing.results import Measure, PortfolioResult, TradeResult, checked
 from products.portfolio import TradeError
 
+TOLERANCE_CHUNK_PATHS = 16_384  # with a target accuracy, paths are added in steps of this many
 CHUNK_BYTES = 192 * 2**20  # per-path fixings of a chunk (window values, X, PVs) stay near this
 MORE_DAYS = 1.5  # when a path has not reached an epoch or reward: simulate 1.5x the days, again
 
@@ -49,14 +51,18 @@ class NeedMoreDays(Exception):
 def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths: int = 100_000,
                  seed: int = 42, errors: Sequence[TradeError] = (), threads: int | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 hashrate_shift_per_day=None, realised=None, cash_flows: bool = False) -> PortfolioResult:
+                 hashrate_shift_per_day=None, realised=None, cash_flows: bool = False,
+                 tolerance: Tolerance | None = None) -> PortfolioResult:
     """Price valid trades together; a trade that does not fit the market is reported, not fatal.
 
     ``hashrate_shift_per_day`` is the hashrate market price of risk: a per-day array at least as
     long as the simulated days (day 0 = as-of + 1; the excess is ignored) or a
     ``HashrateShift`` from ``engine.calibration.hashrate_shift`` (flat after its last segment).
     ``realised`` (:func:`engine.data.realised_fixings.load_realised_fixings`) holds the days of
-    seasoned trades up to the as-of date; ``cash_flows`` adds each trade's cash flows.
+    seasoned trades up to the as-of date; ``cash_flows`` adds each trade's cash flows. With
+    ``tolerance``, ``paths`` is the most to simulate: paths are added until every trade's PV (and
+    fair rate, where it has one) has its stderr within the tolerance; ``PortfolioResult.paths``
+    says how many were used.
     """
     results = [TradeResult(e.trade_id, e.type_name, error=e.error) for e in errors]
     plans = []
@@ -85,14 +91,15 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
                 plans.append(strip)
             except InputError:
                 pass
+    used = paths + paths % 2
     if plans:
-        priced = _simulate_and_price(plans, market, model, paths, seed, threads, progress,
-                                     hashrate_shift_per_day, cash_flows)
+        priced, used = _simulate_and_price(plans, market, model, paths, seed, threads, progress,
+                                           hashrate_shift_per_day, cash_flows, tolerance)
         by_id = {r.trade_id: r for r in priced}
         for tid, strip in companions.items():
             _add_ndf_discount(by_id[tid], by_id.pop(strip.trade.trade_id))
         results.extend(by_id.values())
-    return PortfolioResult(_file_order(results, trades, errors), paths=paths + paths % 2, seed=seed)
+    return PortfolioResult(_file_order(results, trades, errors), paths=used, seed=seed)
 
 
 def _add_ndf_discount(res: TradeResult, strip: TradeResult) -> None:
@@ -116,12 +123,14 @@ def _file_order(results, trades, errors):
 
 
 def _simulate_and_price(plans: list[TradePlan], market, model, paths, seed, threads, progress, shift,
-                        cash_flows) -> list[TradeResult]:
+                        cash_flows, tolerance=None) -> tuple[list[TradeResult], int]:
     n_days = max(p.days_needed for p in plans)
     while True:
         try:
-            return PricingPass(plans, market, model, paths=paths, seed=seed, threads=threads, shift=shift,
-                               cash_flows=cash_flows, n_days=n_days).run(progress)
+            pp = PricingPass(plans, market, model, paths=paths, seed=seed, threads=threads, shift=shift,
+                             cash_flows=cash_flows, n_days=n_days,
+                             max_chunk_paths=TOLERANCE_CHUNK_PATHS if tolerance is not None else None)
+            return pp.run(progress, tolerance), pp.paths_done
         except NeedMoreDays:
             if n_days >= MAX_HORIZON_DAYS:
                 raise AssertionError("unreachable: the last pass reports unreached fixings") from None
@@ -150,7 +159,7 @@ class PricingPass:
     """
 
     def __init__(self, plans, market, model, *, paths, seed, threads=None, shift=None, cash_flows=False,
-                 n_days, chunk_paths=None):
+                 n_days, chunk_paths=None, max_chunk_paths=None):
         self.market = market
         self.space = ColumnSpace()
         self.disc = Discounter(market, n_days)
@@ -164,10 +173,12 @@ class PricingPass:
         self.windows = self.space.window_list() or [(0, 0)]
         if chunk_paths is None:
             chunk_paths = chunk_paths_for(len(self.windows), self.space.n_cols, len(self.terms), cash_flows)
+            chunk_paths = min(chunk_paths, max_chunk_paths or chunk_paths)
         self.sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, threads=threads,
                               hashrate_shift_per_day=_shift_for(shift, n_days), chunk_paths=chunk_paths)
         self.book = _Book(self.terms, self.space, self.sim, market, self.disc, cash_flows)
         self.last_pass = n_days >= MAX_HORIZON_DAYS
+        self.paths_done = 0
 
     def chunks(self):
         """The simulation's per-path fixings, chunk by chunk."""
@@ -184,12 +195,32 @@ class PricingPass:
                 raise NeedMoreDays
         return self.book.add(x)
 
-    def run(self, progress=None) -> list[TradeResult]:
+    def run(self, progress=None, tolerance: Tolerance | None = None) -> list[TradeResult]:
+        """Every chunk, or (with ``tolerance``) chunks until every PV and fair rate is within it."""
+        self.paths_done = 0
         for chunk in self.chunks() if self.terms else ():
             self.pv(chunk)
+            self.paths_done = min(2 * (chunk[0] + self.sim.chunk_pairs), self.sim.n_paths)
             if progress is not None:
-                progress(min(2 * (chunk[0] + self.sim.chunk_pairs), self.sim.n_paths), self.sim.n_paths)
+                progress(self.paths_done, self.sim.n_paths)
+            if tolerance is not None and self.paths_done < self.sim.n_paths and self.within(tolerance):
+                break
         return self.results()
+
+    def within(self, tol: Tolerance) -> bool:
+        """Every trade's PV and fair rate (where it has one) has its stderr within ``tol``."""
+        with np.errstate(all="ignore"):
+            pv = self.book.moments.mean(self.book.ctrl_means)
+            se = self.book.moments.stderr(self.book.ctrl_means)
+            if self.book.moments.n < MIN_PAIRS or not tol.met(pv, se):
+                return False
+            for k, t in enumerate(self.terms):
+                trade = t.plan.trade
+                fair = trade.fair_rate_from_pv(pv[k], self.market)
+                if fair is not None and not Tolerance(tol.rel).met(
+                        fair, abs(trade.fair_rate_from_pv(pv[k] + se[k], self.market) - fair)):
+                    return False
+        return True
 
     def results(self) -> list[TradeResult]:
         out = dict(self.errors)
