@@ -64,3 +64,18 @@ def test_price_stops_once_every_pv_and_fair_rate_is_within_tolerance_and_equals_
             assert t.fair_rate_stderr <= tol.rel * abs(t.fair_rate), t.trade_id
     b = price_trades(trades, m, model, paths=a.paths, seed=9)
     assert [(t.pv_usd, t.pv_stderr) for t in a.trades] == [(t.pv_usd, t.pv_stderr) for t in b.trades]
+
+
+def test_hedge_reruns_with_more_paths_until_its_figures_are_within_tolerance():
+    from engine.risk.hedge import hedge_fleet, hedge_to_tolerance, worst_against
+    from products.fleet_file import parse_fleet_file
+
+    ff = parse_fleet_file({"fleet": {"hashrate_phs": 100.0, "efficiency_j_per_th": 20.0, "power_usd_per_kwh": 0.05,
+                                     "curtailment": True}, "hedge": {"horizon_months": 2}})
+    m, model = Market.default(), ModelParams.default()
+    tol = Tolerance(0.005, abs=30.0)
+    a = hedge_to_tolerance(ff, m, model, tol, max_paths=1_000_000, seed=2).report
+    assert a["tolerance"]["met"] and a["paths"] > 2 * 16_384  # a first pass was not enough
+    assert worst_against(tol, a) <= 1.0
+    b = hedge_fleet(ff, m, model, paths=a["paths"], seed=2).report
+    assert {k: v for k, v in a.items() if k != "tolerance"} == b

@@ -594,22 +594,30 @@ def hedge(
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
     shift: ShiftOpt = None,
+    tolerance: TolOpt = None,
+    abs_tolerance: AbsTolOpt = 0.0,
+    max_paths: MaxPathsOpt = 1_000_000,
 ):
     """A miner's monthly cash flows, its hedges (BTC futures, NDFs, collar) and the cash flow at risk left."""
     import pandas as pd
 
     from engine.app.output import write_table
-    from engine.risk.hedge import hedge_fleet
+    from engine.risk.hedge import hedge_fleet, hedge_to_tolerance
     from products.fleet_file import load_fleet_file
 
     output_path(out, "out", (".json", ".csv"), "the hedge report is .json or .csv, got")
     output_path(plot, "plot", (".png",), "plots are PNG files, got")
-    check_paths(paths)
+    tol = target_accuracy(tolerance, abs_tolerance, max_paths)
+    check_paths(max_paths if tol else paths)
     ff = _load_file(load_fleet_file, fleet, "fleet")
     mkt, mdl = load_market(market), load_model(model)
     hs = load_shift(shift, mkt)
     with progress_bar("simulating the fleet") as update:
-        res = hedge_fleet(ff, mkt, mdl, paths=paths, seed=seed, threads=threads, shift=hs, progress=update)
+        if tol is None:
+            res = hedge_fleet(ff, mkt, mdl, paths=paths, seed=seed, threads=threads, shift=hs, progress=update)
+        else:
+            res = hedge_to_tolerance(ff, mkt, mdl, tol, max_paths=max_paths, seed=seed, threads=threads, shift=hs,
+                                     progress=update)
     doc = check_finite(res.to_dict())
     if out is not None:
         months = pd.DataFrame([{k: v for k, v in m.items() if k != "hedge_effectiveness"}
@@ -624,6 +632,8 @@ def hedge(
         print_json(doc)
         return
     _print_hedge(doc)
+    if tol is not None:
+        say(tolerance_note(doc["tolerance"]))
 
 
 def _usd_pm(doc: dict, key: str) -> str:

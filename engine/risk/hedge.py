@@ -225,3 +225,51 @@ def _token_report(ff: FleetFile, token, priced: FleetPaths, sim: FleetPaths, mar
         out[name] = {"unit": unit, "mean": mean, "mean_stderr": se, "std": float(x.std(ddof=1)),
                      "p05": float(q[0]), "p50": float(q[1]), "p95": float(q[2]), "prob_zero": float((x <= 0).mean())}
     return out
+
+
+TOLERANCE_STEP_PATHS = 16_384
+
+
+def reported_figures(report: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(value, stderr, in USD) of the figures a tolerance applies to: each month's expected BTC
+    mined, revenue, power and net, its delta and minimum-variance hedges, the NDF strikes, the
+    curtailment value, the fleet's PV and the token's."""
+    rows = []
+    for m in report["months"]:
+        for k in ("expected_btc_mined", "expected_revenue_usd", "expected_power_cost_usd", "expected_net_usd",
+                  "delta_hedge_btc", "min_variance_hedge_btc"):
+            rows.append((m[k], m[f"{k}_stderr"], k.endswith("_usd")))
+    rows += [(r["strike_usd_per_ph_day"], r["strike_usd_per_ph_day_stderr"], False)
+             for r in report["hedges"]["ndf_fair_strikes"]]
+    rows += [(report["curtailment_value_usd"], report["curtailment_value_usd_stderr"], True),
+             (report["fleet_pv_usd"], report["fleet_pv_usd_stderr"], True)]
+    if "token" in report:
+        rows.append((report["token"]["pv_usd"], report["token"]["pv_usd_stderr"], True))
+    value, se, usd = (np.array(c) for c in zip(*rows))
+    return value, se, usd.astype(bool)
+
+
+def worst_against(tolerance, report: dict) -> float:
+    """The largest stderr over what ``tolerance`` allows: its absolute floor is in USD, so it
+    serves USD figures alone; BTC amounts and strikes need the relative target."""
+    value, se, usd = reported_figures(report)
+    return max(tolerance.worst(value[usd], se[usd]), type(tolerance)(tolerance.rel).worst(value[~usd], se[~usd]))
+
+
+def hedge_to_tolerance(ff: FleetFile, market: Market, model: ModelParams, tolerance, *, max_paths: int,
+                       seed: int = 42, threads: int | None = None, shift=None, progress=None) -> HedgeResult:
+    """Rerun with more paths (the same seed: the first paths are the same) until every figure of
+    :func:`reported_figures` is within ``tolerance`` (:func:`worst_against`), or ``max_paths``;
+    the report's ``tolerance`` says how it ended."""
+    paths = min(max_paths, 2 * TOLERANCE_STEP_PATHS)
+    while True:
+        res = hedge_fleet(ff, market, model, paths=paths, seed=seed, threads=threads, shift=shift, progress=progress)
+        worst = worst_against(tolerance, res.report)
+        if worst <= 1.0 or paths >= max_paths:
+            break
+        step = TOLERANCE_STEP_PATHS
+        paths = min(max_paths, -(-int(paths * min(worst, 10.0) ** 2 * 1.1) // step) * step)
+    res.report["tolerance"] = {"rel": tolerance.rel, "abs": tolerance.abs, "max_paths": max_paths,
+                               "paths_used": res.report["paths"], "met": worst <= 1.0,
+                               "worst_stderr_over_allowed": worst}
+    return res
