@@ -195,6 +195,15 @@ class Market:
         if strict:
             self.check_consistency()
 
+    def __getstate__(self) -> dict:
+        """Pickled without its QuantLib curves (rebuilt on first use): a market can go to a worker."""
+        state = dict(self.__dict__)
+        state["_ql"] = {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
     def check_consistency(self) -> None:
         """Cross-field checks of a strict market; each error names the field and the bound."""
         implied_ehs = protocol.hashrate_hs_from_difficulty(self.difficulty) / H_PER_EH

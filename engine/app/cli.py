@@ -53,6 +53,10 @@ AbsTolOpt = Annotated[float, typer.Option(
     "--abs-tolerance", help="With --tolerance: a stderr this small (in the figure's unit) is enough too.")]
 MaxPathsOpt = Annotated[int, typer.Option("--max-paths", help="With --tolerance: the most paths to simulate.")]
 TOLERANCE_CHUNK_PATHS = 16_384  # paths are added in steps of this many
+ClusterOpt = Annotated[str | None, typer.Option(
+    "--cluster", help="Run the path chunks on the Dask scheduler at this address (e.g. tcp://host:8786).")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", help="Run the path chunks on a local Dask cluster of this many worker processes.")]
 
 
 MIN_PATHS = 512  # below this, Monte Carlo standard errors are too rough to report (see README)
@@ -138,6 +142,31 @@ def check_paths(paths: int, stderr: bool = True) -> int:
     if paths > MAX_PATHS:
         raise InputError("paths", f"at most {MAX_PATHS:,}, got {paths:,}")
     return paths
+
+
+@contextmanager
+def chunk_runner(cluster: str | None, workers: int | None):
+    """Where the path chunks run: here, on the scheduler at ``--cluster``, or on ``--workers``
+    local processes; the numbers are the same."""
+    if cluster is None and workers is None:
+        yield None
+        return
+    if cluster is not None and workers is not None:
+        raise InputError("workers", "give --cluster or --workers, not both")
+    if workers is not None and not 1 <= workers <= 256:
+        raise InputError("workers", f"must be an integer in 1..256, got {workers}")
+    from engine.mc.chunk_runner import DaskRunner, dask_client
+
+    try:
+        client = dask_client(cluster, workers)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError("cluster", f"cannot reach a Dask scheduler at {cluster!r}: {one_line(exc)}") from None
+    try:
+        yield DaskRunner(client)
+    finally:
+        client.close()
+        if workers is not None:
+            client.cluster.close()
 
 
 def target_accuracy(tolerance: float | None, abs_tolerance: float, max_paths: int):
@@ -300,6 +329,8 @@ def curve(
     tolerance: TolOpt = None,
     abs_tolerance: AbsTolOpt = 0.0,
     max_paths: MaxPathsOpt = 4_000_000,
+    cluster: ClusterOpt = None,
+    workers: WorkersOpt = None,
 ):
     """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) and the next difficulty retargets."""
     from engine.app.output import TABLE_SUFFIXES, write_table
@@ -311,10 +342,10 @@ def curve(
     check_paths(max_paths if tol else paths)
     mkt, mdl = load_market(market), load_model(model)
     hs = load_shift(shift, mkt)
-    with progress_bar("simulating") as update:
+    with chunk_runner(cluster, workers) as runner, progress_bar("simulating") as update:
         c = build_curve(mkt, mdl, months=months, paths=max_paths if tol else paths, seed=seed, threads=threads,
                         progress=update, hashrate_shift_per_day=hs, bands=plot is not None, tolerance=tol,
-                        **({"chunk_paths": TOLERANCE_CHUNK_PATHS} if tol else {}))
+                        runner=runner, **({"chunk_paths": TOLERANCE_CHUNK_PATHS} if tol else {}))
     doc = check_finite(c.to_dict())
     if tol is not None:
         worst = max(tol.worst(c.hashprice_usd_per_ph_day, c.hashprice_stderr),
@@ -526,6 +557,8 @@ def price(
     tolerance: TolOpt = None,
     abs_tolerance: AbsTolOpt = 0.0,
     max_paths: MaxPathsOpt = 4_000_000,
+    cluster: ClusterOpt = None,
+    workers: WorkersOpt = None,
 ):
     """Price a portfolio; a trade with bad fields gets its error set while the rest are priced."""
     import pandas as pd
@@ -543,10 +576,10 @@ def price(
     realised = _load_csv(load_realised_fixings, fixings, "fixings") if fixings is not None else None
     mkt, mdl = load_market(market), load_model(model)
     hs = load_shift(shift, mkt)
-    with progress_bar("pricing") as update:
+    with chunk_runner(cluster, workers) as runner, progress_bar("pricing") as update:
         res = price_trades(trades, mkt, mdl, paths=max_paths if tol else paths, seed=seed, errors=errors,
                            threads=threads, progress=update, hashrate_shift_per_day=hs, realised=realised,
-                           cash_flows=True, tolerance=tol)
+                           cash_flows=True, tolerance=tol, runner=runner)
     doc = check_finite(res.to_dict())
     if tol is not None:
         doc["tolerance"] = _price_tolerance(res, tol, max_paths)

@@ -10,20 +10,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from curves.market import MAX_HORIZON_DAYS, QL_FIRST_DATE, QL_LAST_DATE, Market
 from curves.toml_io import InputError
 from engine.mc import histogram, rng
 from engine.mc import kernel as K
+from engine.mc.chunk_runner import KernelJob, LocalRunner, Then
 from engine.mc.interrupts import DeferredSignals
 from engine.mc.model import ModelParams
 from engine.mc.moments import PairMoments
@@ -377,40 +376,34 @@ class Simulation:
         return _Request(windows, cp, cp0, cp1, wlen, ep_req, rw_day, rw_blocks, np.argsort(order), dist_days,
                         day_slot, n_epochs, n_epoch_hist)
 
-    def _chunk(self, req: _Request, start: int, store_paths: bool, window_moments: bool):
-        n = min(self.chunk_pairs, self.n_pairs - start)
-        out = K.simulate_chunk(
-            self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, req.cp,
-            req.cp0, req.cp1, req.wlen, self.n_samples if start == 0 else 0, req.n_epochs, store_paths,
-            req.n_epoch_hist, req.day_slot, numba.get_num_threads(), req.ep_req, req.rw_day, req.rw_blocks,
-            window_moments or not store_paths)
-        rw = out[-1]
-        if req.rw_day.size:
-            rw = rw[:, req.rw_unsort]
-        return n, out[:-1] + (rw,)
+    def job(self, req: _Request, store_paths: bool, window_moments: bool) -> KernelJob:
+        """The kernel's work for any chunk of this run, as a picklable function of its first pair."""
+        return KernelJob(self.seed, self.block_pairs, self.chunk_pairs, self.n_pairs, self.steps, self.par,
+                         self.init, req, self.n_samples, self.threads, store_paths, window_moments)
 
     def chunk_starts(self) -> range:
         """First pair of each chunk, in the order results merge."""
         return range(0, self.n_pairs, self.chunk_pairs)
 
     def path_chunks(self, windows: Sequence[tuple[int, int]], epoch_fixings: Sequence[int] = (),
-                    reward_fixings: Sequence[tuple[int, int]] = ()):
+                    reward_fixings: Sequence[tuple[int, int]] = (), runner=None, then=None):
         """Per-path fixings chunk by chunk: yields ``(pair_start, window_values, epoch_values,
         rewards)`` as :meth:`run` passes them to ``on_chunk`` (without its moments). Each chunk is a
         pure function of the inputs, the seed and ``pair_start``: simulations of other markets on
-        the same seed and chunk size step through the same random numbers (bump and reprice)."""
+        the same seed and chunk size step through the same random numbers (bump and reprice).
+        ``then(chunk)`` (picklable) reduces each chunk where it is made, and its result is
+        yielded instead; ``runner`` (``engine.mc.chunk_runner``) says where chunks run.
+        """
         req = self._request(windows, (), epoch_fixings, reward_fixings)
-        for start in self.chunk_starts():
-            with _threads(self.threads):
-                _, out = self._chunk(req, start, True, False)
-            yield start, out[0], out[9], out[10]
+        job = Then(self.job(req, True, False), _PerPath(then))
+        yield from (runner or LocalRunner()).map(job, self.chunk_starts())
 
     def run(self, windows: Sequence[tuple[int, int]],
             on_chunk: Callable[[int, np.ndarray], None] | None = None,
             progress: Callable[[int, int], None] | None = None,
             distribution_days: Sequence[int] = (), epoch_fixings: Sequence[int] = (),
             reward_fixings: Sequence[tuple[int, int]] = (), window_moments: bool = True,
-            stop: Callable[[PairMoments, np.ndarray], bool] | None = None) -> SimulationRun:
+            stop: Callable[[PairMoments, np.ndarray], bool] | None = None, runner=None) -> SimulationRun:
         """Simulate all paths; ``windows`` are inclusive day-index ranges (day 0 = as-of + 1).
 
         ``on_chunk(pair_start, window_values)`` sees each chunk's per-path window averages
@@ -424,7 +417,8 @@ class Simulation:
         accumulates its own from the per-path values saves their cost.
         ``stop(window_moments, control_mean)``, asked after each chunk, ends the run early (a
         target accuracy reached): the run then holds the paths simulated so far, the same numbers
-        as a run of that many paths.
+        as a run of that many paths. ``runner`` (``engine.mc.chunk_runner``, e.g. a Dask cluster)
+        runs the chunks elsewhere; results merge in chunk order, the same as a local run.
         """
         req = self._request(windows, distribution_days, epoch_fixings, reward_fixings)
         windows = req.windows
@@ -444,12 +438,11 @@ class Simulation:
         t0 = time.perf_counter()
         done = 0
         signals = DeferredSignals()  # Ctrl-C inside the compiled kernel stops the run between chunks
+        job = self.job(req, on_chunk is not None, window_moments)
+        starts = self.chunk_starts()
         try:
-            for start in self.chunk_starts():
-                signals.check()
-                with _threads(self.threads):
-                    n, (wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng, ep_vals, rw_vals) = self._chunk(
-                        req, start, on_chunk is not None, window_moments)
+            for start, (n, (wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng, ep_vals, rw_vals)) in zip(
+                    starts, (runner or LocalRunner()).map(job, starts)):
                 signals.check()
                 for blk in range(dly.shape[0]):
                     daily += dly[blk]
@@ -501,16 +494,17 @@ class _Request:
     n_epoch_hist: int
 
 
-@contextlib.contextmanager
-def _threads(threads: int | None):
-    """Numba's thread count for one kernel call (results never depend on it)."""
-    prev = numba.get_num_threads()
-    if threads:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(prev)
+@dataclass(frozen=True)
+class _PerPath:
+    """A chunk's per-path fixings ``(pair_start, window_values, epoch_values, rewards)``, reduced by
+    ``then`` when given."""
+
+    then: Callable | None
+
+    def __call__(self, out, start: int):
+        _, (wv, *_, ep, rw) = out
+        chunk = (start, wv, ep, rw)
+        return chunk if self.then is None else self.then(chunk)
 
 
 def _merge_range(total: np.ndarray, lanes: np.ndarray) -> None:

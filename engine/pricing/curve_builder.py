@@ -58,12 +58,14 @@ def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: 
                 seed: int = 42, n_samples: int = 0, threads: int | None = None,
                 chunk_paths: int = 65_536, hashrate_shift_per_day: np.ndarray | None = None,
                 progress: Callable[[int, int], None] | None = None, bands: bool = False,
-                tolerance: Tolerance | None = None) -> HashpriceCurve:
+                tolerance: Tolerance | None = None, runner=None) -> HashpriceCurve:
     """Monthly hashprice forward curve for the ``months`` calendar months after the as-of date.
 
     ``bands``: also the distribution of the daily index and difficulty, weekly (for plots).
     With ``tolerance``, ``paths`` is the most to simulate: the run stops after the first chunk at
-    which every month's forward (USD and BTC) has its stderr within the tolerance.
+    which every month's forward (USD and BTC) has its stderr within the tolerance. ``runner``
+    (``engine.mc.chunk_runner``) runs the chunks elsewhere, e.g. on a Dask cluster, with the same
+    results.
     """
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 600:
         raise InputError("months", f"must be an integer in 1..600, got {months!r}")
@@ -78,7 +80,7 @@ def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: 
             return curve_within(moments, control_mean, len(periods), tolerance)
 
     run = sim.run(day_windows(sim, periods), progress=progress,
-                  distribution_days=distribution_days(n_days) if bands else (), stop=stop)
+                  distribution_days=distribution_days(n_days) if bands else (), stop=stop, runner=runner)
     check_curve_run(run, periods)
     return curve_from_run(run, sim, periods)
 

@@ -19,7 +19,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,7 +52,7 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
                  seed: int = 42, errors: Sequence[TradeError] = (), threads: int | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  hashrate_shift_per_day=None, realised=None, cash_flows: bool = False,
-                 tolerance: Tolerance | None = None) -> PortfolioResult:
+                 tolerance: Tolerance | None = None, runner=None) -> PortfolioResult:
     """Price valid trades together; a trade that does not fit the market is reported, not fatal.
 
     ``hashrate_shift_per_day`` is the hashrate market price of risk: a per-day array at least as
@@ -62,7 +62,8 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
     seasoned trades up to the as-of date; ``cash_flows`` adds each trade's cash flows. With
     ``tolerance``, ``paths`` is the most to simulate: paths are added until every trade's PV (and
     fair rate, where it has one) has its stderr within the tolerance; ``PortfolioResult.paths``
-    says how many were used.
+    says how many were used. ``runner`` (``engine.mc.chunk_runner``) runs the chunks elsewhere, e.g.
+    on a Dask cluster, with the same results.
     """
     results = [TradeResult(e.trade_id, e.type_name, error=e.error) for e in errors]
     plans = []
@@ -94,7 +95,7 @@ def price_trades(trades: Sequence, market: Market, model: ModelParams, *, paths:
     used = paths + paths % 2
     if plans:
         priced, used = _simulate_and_price(plans, market, model, paths, seed, threads, progress,
-                                           hashrate_shift_per_day, cash_flows, tolerance)
+                                           hashrate_shift_per_day, cash_flows, tolerance, runner)
         by_id = {r.trade_id: r for r in priced}
         for tid, strip in companions.items():
             _add_ndf_discount(by_id[tid], by_id.pop(strip.trade.trade_id))
@@ -123,14 +124,14 @@ def _file_order(results, trades, errors):
 
 
 def _simulate_and_price(plans: list[TradePlan], market, model, paths, seed, threads, progress, shift,
-                        cash_flows, tolerance=None) -> tuple[list[TradeResult], int]:
+                        cash_flows, tolerance=None, runner=None) -> tuple[list[TradeResult], int]:
     n_days = max(p.days_needed for p in plans)
     while True:
         try:
             pp = PricingPass(plans, market, model, paths=paths, seed=seed, threads=threads, shift=shift,
                              cash_flows=cash_flows, n_days=n_days,
                              max_chunk_paths=TOLERANCE_CHUNK_PATHS if tolerance is not None else None)
-            return pp.run(progress, tolerance), pp.paths_done
+            return pp.run(progress, tolerance, runner), pp.paths_done
         except NeedMoreDays:
             if n_days >= MAX_HORIZON_DAYS:
                 raise AssertionError("unreachable: the last pass reports unreached fixings") from None
@@ -180,25 +181,26 @@ class PricingPass:
         self.last_pass = n_days >= MAX_HORIZON_DAYS
         self.paths_done = 0
 
-    def chunks(self):
-        """The simulation's per-path fixings, chunk by chunk."""
-        return self.sim.path_chunks(self.windows, self.space.epochs, self.space.rewards)
+    def chunks(self, runner=None):
+        """Each chunk's fixing matrix ``(pair_start, X)``, assembled where the chunk ran."""
+        return self.sim.path_chunks(self.windows, self.space.epochs, self.space.rewards, runner=runner,
+                                    then=_Assemble(self.space))
 
     def pv(self, chunk) -> tuple[np.ndarray, np.ndarray]:
         """Per-path PVs (paths x trades, USD at the as-of date) and controls of one chunk, also
         added to the book."""
-        _start, wv, ep, rw = chunk
-        x = self.space.assemble(wv, ep, rw)
+        _start, x = chunk
         if self.space.epochs or self.space.rewards:
             unreached = self.book.unreached(x)
             if unreached.any() and not self.last_pass:
                 raise NeedMoreDays
         return self.book.add(x)
 
-    def run(self, progress=None, tolerance: Tolerance | None = None) -> list[TradeResult]:
-        """Every chunk, or (with ``tolerance``) chunks until every PV and fair rate is within it."""
+    def run(self, progress=None, tolerance: Tolerance | None = None, runner=None) -> list[TradeResult]:
+        """Every chunk, or (with ``tolerance``) chunks until every PV and fair rate is within it;
+        ``runner`` says where chunks run (``engine.mc.chunk_runner``)."""
         self.paths_done = 0
-        for chunk in self.chunks() if self.terms else ():
+        for chunk in self.chunks(runner) if self.terms else ():
             self.pv(chunk)
             self.paths_done = min(2 * (chunk[0] + self.sim.chunk_pairs), self.sim.n_paths)
             if progress is not None:
@@ -230,6 +232,17 @@ class PricingPass:
             for k, tt in enumerate(self.terms):
                 out[tt.plan.trade.trade_id] = self.book.result(k)
         return [out[p.trade.trade_id] for p in self.plans]
+
+
+@dataclass(frozen=True)
+class _Assemble:
+    """A chunk's per-path fixings as the fixing matrix X (on the worker that made them)."""
+
+    space: ColumnSpace
+
+    def __call__(self, chunk):
+        start, wv, ep, rw = chunk
+        return start, self.space.assemble(wv, ep, rw)
 
 
 class _Book:
