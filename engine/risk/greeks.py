@@ -121,7 +121,7 @@ class _Plan:
 
 def portfolio_risk(trades: Sequence, market: Market, model: ModelParams, *, paths: int = 100_000, seed: int = 42,
                    errors: Sequence = (), threads: int | None = None, hashrate_shift_per_day=None,
-                   quotes=None, grid: ScenarioGrid | None = DEFAULT_GRID, realised=None,
+                   quotes=None, quote_bumps=None, grid: ScenarioGrid | None = DEFAULT_GRID, realised=None,
                    chunk_paths: int | None = None, calibration_paths: int = CALIBRATION_PATHS,
                    progress: Callable[[int, int], None] | None = None,
                    calibration_progress: Callable[[int, int], None] | None = None) -> RiskReport:
@@ -130,17 +130,19 @@ def portfolio_risk(trades: Sequence, market: Market, model: ModelParams, *, path
     ``errors`` are trades that failed to parse (``products.portfolio.TradeError``): reported in
     the ladder. ``hashrate_shift_per_day`` is the base hashrate drift shift (as in
     ``price_trades``); with ``quotes`` (``engine.calibration.quotes.Quote``), each gets a
-    ``quote_delta`` (without a shift, the base shift is bootstrapped from the quotes).
+    ``quote_delta`` (without a shift, the base shift is bootstrapped from the quotes), or with
+    ``quote_bumps``, the calibrations :func:`~engine.risk.quote_deltas.bootstrap_quote_bumps` made.
     ``grid=None`` skips the scenario grid. ``progress(done, total)`` counts repriced paths over
     every scenario; ``calibration_progress`` counts the quote bootstraps.
     """
     t0 = time.perf_counter()
     trades = list(trades)
     extra = {}
-    quote_bumps = []
-    if quotes:
-        base_cal, quote_bumps = bootstrap_quote_bumps(market, model, quotes, paths=calibration_paths, seed=seed,
-                                                      threads=threads, progress=calibration_progress)
+    if quotes and quote_bumps is None:
+        quote_bumps = bootstrap_quote_bumps(market, model, quotes, paths=calibration_paths, seed=seed,
+                                            threads=threads, progress=calibration_progress)
+    base_cal, quote_bumps = quote_bumps if quote_bumps is not None else (None, [])
+    if base_cal is not None:
         if hashrate_shift_per_day is None:
             hashrate_shift_per_day = base_cal.shift
             extra["shift"] = "bootstrapped from the quotes"

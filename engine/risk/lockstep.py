@@ -7,9 +7,10 @@ one-sided bump, a scenario's PV or its change against the base). Per path it is 
 combination of the per-path PVs, accumulated in :class:`~engine.mc.moments.PairMoments` with
 the same combination of the passes' BTC controls as control variate (its known mean is the
 combination of the passes' ``ctrl_means``): every measure has a standard error from the paired
-differences. The portfolio total is the per-path sum over trades, with the summed control: its
-stderr carries the trades' correlations (not a root-sum-square). Memory is bounded by the chunk:
-no per-path value is kept beyond it.
+differences. The portfolio total is the sum of the trades' estimates, and its stderr that of the
+per-path sum of their control-adjusted values (:mod:`engine.risk.joint_moments`): it carries the
+trades' correlations (not a root-sum-square). A scenario grid cell keeps the total alone, with
+the summed control. Memory is bounded by the chunk: no per-path value is kept beyond it.
 
 Closed-form trades (``analytic_pv_usd``) are valued on each scenario's market, with a zero stderr.
 A trade that fails in a scenario (its terms do not fit that market) has no value for the
@@ -30,9 +31,11 @@ from engine.mc.model import ModelParams
 from engine.mc.moments import PairMoments
 from engine.pricing.fixing_plan import plan_trade
 from engine.pricing.pricer import MORE_DAYS, NeedMoreDays, PricingPass
+from engine.risk.joint_moments import MAX_JOINT_TRADES, JointMoments
 
 RISK_CHUNK_BYTES = 128 * 2**20  # a chunk's per-path PVs of every scenario and its measures stay near this
 MIN_CHUNK_PATHS, MAX_CHUNK_PATHS = 1_024, 65_536
+ANALYTIC_ROUNDING_REL = 1e-12  # a closed-form combination below this (relative to its parts) is rounding
 CONTROL_NOISE_REL = 1e-9  # a combined control whose spread is below this (relative to its parts) is rounding
 
 
@@ -192,6 +195,7 @@ def _run(book: _ScenarioBook, measures, n_days, paths, seed, threads, chunk_path
     gens = {s: passes[s].chunks() for s in live}
     trade_moments = PairMoments((len(trade_ms), n_t + 1), block_pairs)
     total_moments = PairMoments((len(total_ms),), block_pairs)
+    joint = JointMoments(len(trade_ms), n_t, block_pairs) if n_t <= MAX_JOINT_TRADES else None
     done = 0
     for start in starts:
         n = 2 * min(sims[0].chunk_pairs, sims[0].n_pairs - start)
@@ -207,6 +211,8 @@ def _run(book: _ScenarioBook, measures, n_days, paths, seed, threads, chunk_path
                 progress(done, total_paths * len(live))
         x, c = _combine(pv, ctrl, weights, included, trade_ms)
         trade_moments.add(x, c)
+        if joint is not None:
+            joint.add(x[:, :, n_t], c[:, :, :n_t])
         total_moments.add(*_combine_totals(pv, ctrl, weights, included, total_ms))
     for s in live:
         unreached = passes[s].book.unreached_any
@@ -215,7 +221,7 @@ def _run(book: _ScenarioBook, measures, n_days, paths, seed, threads, chunk_path
                 errors[s][t] = (f"fixings: some paths do not reach the trade's epoch or blocks within the "
                                 f"{MAX_HORIZON_DAYS:,}-day horizon")
     return _estimates(book, measures, weights, included, errors, ctrl_means, trade_ms, total_ms, trade_moments,
-                      total_moments, n_days, chunk_paths)
+                      total_moments, joint, n_days, chunk_paths)
 
 
 def _combine(pv, ctrl, weights, included, ms):
@@ -255,61 +261,82 @@ def _weighted(pv, ctrl, w, inc):
 
 
 def _estimates(book, measures, weights, included, errors, ctrl_means, trade_ms, total_ms, trade_moments,
-               total_moments, n_days, chunk_paths) -> LockstepResult:
-    n_t = len(book.trades)
+               total_moments, joint, n_days, chunk_paths) -> LockstepResult:
+    """Per-trade measures with their own controls; their portfolio totals as the sums of the
+    trades' estimates, with the stderr of that sum from the joint moments; the grid's totals
+    with the summed control."""
+    n_s, n_t = len(book.scenarios), len(book.trades)
     analytic = weights @ book.analytic  # measures x trades
+    # a closed-form combination that cancels to rounding (a future's gamma) is zero
+    analytic[np.abs(analytic) <= ANALYTIC_ROUNDING_REL * (np.abs(weights) @ np.abs(book.analytic))] = 0.0
     out = LockstepResult(list(measures), n_days=n_days, chunk_paths=chunk_paths)
-    for moments, ms, per_trade in ((trade_moments, trade_ms, True), (total_moments, total_ms, False)):
-        if not ms:
-            continue
-        cm = np.array([(weights[m] @ ctrl_means) * included[m] for m in ms])  # measures x trades
-        scale = np.array([(np.abs(weights[m]) @ np.abs(ctrl_means)) * included[m] for m in ms])
-        if per_trade:
-            cm, scale = (np.concatenate([a, a.sum(axis=1, keepdims=True)], axis=1) for a in (cm, scale))
-        else:
-            cm, scale = cm.sum(axis=1), scale.sum(axis=1)
-        mean, se, problems = _moment_estimates(moments, cm, scale)
-        for i, m in enumerate(ms):
+
+    def scenario_error(m, t) -> str | None:
+        s = next((s for s in range(n_s) if weights[m, s] != 0 and errors[s][t]), None)
+        return None if s is None else _scenario_error(book.scenarios[s], errors[s][t])
+
+    if trade_ms:
+        cm = np.array([(weights[m] @ ctrl_means) * included[m] for m in trade_ms])  # measures x trades
+        scale = np.array([(np.abs(weights[m]) @ np.abs(ctrl_means)) * included[m] for m in trade_ms])
+        mean, se, problems, beta = _moment_estimates(trade_moments, _with_total(cm), _with_total(scale))
+        total_se = np.zeros(len(trade_ms))
+        if joint is None:
+            total_se = None
+        elif trade_moments.n:
+            with np.errstate(all="ignore"):
+                total_se = joint.total_stderr(trade_moments.sums[0][:, n_t], trade_moments.sums[1][:, n_t],
+                                              trade_moments.sums[2][:, :n_t], beta[:, :n_t])
+        for i, m in enumerate(trade_ms):
             inc = included[m]
             out.excluded[m] = [t for t in range(n_t) if not inc[t]]
-            if per_trade:
-                for t in range(n_t):
-                    if not inc[t]:
-                        s = next(s for s in range(len(book.scenarios)) if weights[m, s] != 0 and errors[s][t])
-                        out.per_trade[(m, t)] = Estimate(None, None, _scenario_error(book.scenarios[s], errors[s][t]))
-                    else:
-                        out.per_trade[(m, t)] = _estimate(mean[i, t] + analytic[m, t], se[i, t], problems[i, t])
-            tm, tse, tp = (mean[i, n_t], se[i, n_t], problems[i, n_t]) if per_trade else (mean[i], se[i], problems[i])
-            out.total[m] = _estimate(tm + float(analytic[m][inc].sum()), tse, tp)
-        # a trade that went bad after the run (unreached fixings) poisons the totals that include it
-        for m in ms:
-            bad = [t for t in range(n_t) if included[m, t] and any(
-                errors[s][t] for s in range(len(book.scenarios)) if weights[m, s] != 0)]
-            for t in bad:
-                s = next(s for s in range(len(book.scenarios)) if weights[m, s] != 0 and errors[s][t])
-                if per_trade:
-                    out.per_trade[(m, t)] = Estimate(None, None, _scenario_error(book.scenarios[s], errors[s][t]))
-            if bad:
-                names = ", ".join(book.trades[t].trade_id for t in bad)
-                out.total[m] = Estimate(None, None, f"the total includes {names}, which cannot be valued here")
+            for t in range(n_t):
+                why = scenario_error(m, t)
+                out.per_trade[(m, t)] = (Estimate(None, None, why) if why is not None else
+                                         _estimate(mean[i, t] + analytic[m, t], se[i, t], problems[i, t]))
+            value = float(np.sum(mean[i, :n_t][inc]) + np.sum(analytic[m][inc]))
+            if total_se is None:
+                out.total[m] = Estimate(value, None, f"the total's stderr needs the joint moments of its trades, "
+                                                     f"kept for at most {MAX_JOINT_TRADES} trades")
+            else:
+                out.total[m] = _estimate(value, float(total_se[i]), problems[i, n_t])
+    if total_ms:
+        cm = np.array([(weights[m] @ ctrl_means) * included[m] for m in total_ms]).sum(axis=1)
+        scale = np.array([(np.abs(weights[m]) @ np.abs(ctrl_means)) * included[m] for m in total_ms]).sum(axis=1)
+        mean, se, problems, _ = _moment_estimates(total_moments, cm, scale)
+        for i, m in enumerate(total_ms):
+            inc = included[m]
+            out.excluded[m] = [t for t in range(n_t) if not inc[t]]
+            out.total[m] = _estimate(mean[i] + float(analytic[m][inc].sum()), se[i], problems[i])
+    # a trade that went bad after the run (unreached fixings) poisons the totals that include it
+    for m in list(trade_ms) + list(total_ms):
+        bad = [book.trades[t].trade_id for t in range(n_t) if included[m, t] and scenario_error(m, t)]
+        if bad:
+            out.total[m] = Estimate(None, None, f"the total includes {', '.join(bad)}, which cannot be valued here")
     return out
 
 
 def _moment_estimates(moments: PairMoments, control_mean: np.ndarray, control_scale: np.ndarray):
-    """Mean, stderr and problems with the combined control as control variate, except where the
-    combination cancels to rounding noise (a second difference of controls that scale with
-    spot): there a control carries no information and its check would only see the noise."""
+    """Mean, stderr, problems and the control's coefficient beta, with the combined control as
+    control variate, except where the combination cancels to rounding noise (a second
+    difference of controls that scale with spot): there a control carries no information, its
+    check would only see the noise, and beta is 0."""
     shape = control_mean.shape
     if moments.n == 0:  # nothing simulated: closed forms and settled trades alone
-        return np.zeros(shape), np.zeros(shape), np.full(shape, None, dtype=object)
-    n = moments.n
+        return np.zeros(shape), np.zeros(shape), np.full(shape, None, dtype=object), np.zeros(shape)
+    n, sums = moments.n, moments.sums
     with np.errstate(all="ignore"):
-        mc = moments.sums[2] / n
-        sd_c = np.sqrt(np.maximum(moments.sums[3] / n - mc * mc, 0.0) * n / max(n - 1, 1))
-        noise = sd_c <= CONTROL_NOISE_REL * control_scale
+        mx, mc = sums[0] / n, sums[2] / n
+        vc = np.maximum(sums[3] / n - mc * mc, 0.0)
+        noise = np.sqrt(vc * n / max(n - 1, 1)) <= CONTROL_NOISE_REL * control_scale
+        beta = np.where(noise | (vc <= 0), 0.0, (sums[4] / n - mx * mc) / np.where(vc > 0, vc, 1.0))
         with_c = moments.mean(control_mean), moments.stderr(control_mean), moments.problems(control_mean)
         plain = moments.mean(), moments.stderr(), moments.problems()
-    return tuple(np.where(noise, p, w) for p, w in zip(plain, with_c))
+    return (*(np.where(noise, p, w) for p, w in zip(plain, with_c)), beta)
+
+
+def _with_total(a: np.ndarray) -> np.ndarray:
+    """Per-trade columns with the per-path total's column appended (their sum)."""
+    return np.concatenate([a, a.sum(axis=-1, keepdims=True)], axis=-1)
 
 
 def _scenario_error(scenario: Scenario, error: str) -> str:
