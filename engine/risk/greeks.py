@@ -19,6 +19,7 @@ its stderr comes from the paired differences. Bumps (sizes in :mod:`engine.risk.
 
 >>> import datetime as dt
 >>> from curves.market import Market
+from curves.toml_io import InputError
 >>> from engine.mc.model import ModelParams
 >>> from products.hashrate_forward import HashrateForward
 >>> ndf = HashrateForward("q2", dt.date(2026, 4, 1), dt.date(2026, 6, 30), 40.0, "USD", 100.0)
@@ -34,6 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from curves.market import Market
+from curves.toml_io import InputError
 from engine.mc.model import ModelParams
 from engine.mc.simulation import DAYS_PER_YEAR
 from engine.risk import bumps as B
@@ -85,35 +87,37 @@ def _shock_label(btc_rel: float, hashrate_rel: float) -> str:
 
 
 class _Plan:
-    """The scenarios and measures of one risk run."""
+    """The scenarios and measures of one risk run. A scenario whose state cannot be built (a vol
+    bumped to zero, a date past QuantLib's calendar) is kept with its error: the measures that
+    use it report it for every trade, the others are unaffected."""
 
     def __init__(self, market, model, shift, realised):
         self.market, self.model, self.realised = market, model, realised
         self.base_shift = shift
         self.scenarios: dict[tuple, Scenario] = {}
         self.measures: list[LinearMeasure] = []
-        self.add(Scenario(BASE, "", market, model, self._view(), realised))
+        self.add(BASE, "", lambda: {})
 
     def _view(self, **kw):
         if self.base_shift is None and not kw:
             return None
         return ShiftView(self.base_shift, **kw)
 
-    def add(self, sc: Scenario) -> tuple:
-        self.scenarios.setdefault(sc.key, sc)
-        return sc.key
-
-    def shock(self, btc_rel: float = 0.0, hashrate_rel: float = 0.0) -> tuple:
-        key = _shock_key(btc_rel, hashrate_rel)
-        if key not in self.scenarios:
-            m = B.shocked_market(self.market, btc_rel, hashrate_rel)
-            self.add(Scenario(key, _shock_label(btc_rel, hashrate_rel), m, self.model, self._view(), self.realised))
+    def add(self, key, label: str, build) -> tuple:
+        """Scenario ``key`` from ``build()``: the changes (market, model, shift, realised) to the base."""
+        if key in self.scenarios:
+            return key
+        try:
+            state = {"market": self.market, "model": self.model, "shift": self._view(), "realised": self.realised,
+                     **build()}
+            self.scenarios[key] = Scenario(key, label, **state)
+        except (InputError, RuntimeError, ArithmeticError) as exc:  # QuantLib raises RuntimeError
+            self.scenarios[key] = Scenario(key, label, self.market, self.model, error=str(exc))
         return key
 
-    def other(self, key, label, market=None, model=None, shift=None, realised=None) -> tuple:
-        return self.add(Scenario(key, label, market or self.market, model or self.model,
-                                 shift if shift is not None else self._view(),
-                                 realised if realised is not None else self.realised))
+    def shock(self, btc_rel: float = 0.0, hashrate_rel: float = 0.0) -> tuple:
+        return self.add(_shock_key(btc_rel, hashrate_rel), _shock_label(btc_rel, hashrate_rel),
+                        lambda: {"market": B.shocked_market(self.market, btc_rel, hashrate_rel)})
 
     def measure(self, name, weights, bucket="all", per_trade=True, unit=None):
         self.measures.append(LinearMeasure(name, unit or UNITS[name], tuple(weights), bucket, per_trade))
@@ -157,26 +161,27 @@ def portfolio_risk(trades: Sequence, market: Market, model: ModelParams, *, path
     g = 0.01 / (h * h * spot)
     plan.measure("btc_gamma_per_1pct", [(up, g), (BASE, -2.0 * g), (down, g)])
     v = B.BTC_VOL_BUMP
-    vol_up = plan.other(("vol", v), f"BTC vols {v:+g}", market=B.btc_vols_bumped(market, v))
-    vol_down = plan.other(("vol", -v), f"BTC vols {-v:+g}", market=B.btc_vols_bumped(market, -v))
+    vol_up = plan.add(("vol", v), f"BTC vols {v:+g}", lambda: {"market": B.btc_vols_bumped(market, v)})
+    vol_down = plan.add(("vol", -v), f"BTC vols {-v:+g}", lambda: {"market": B.btc_vols_bumped(market, -v)})
     plan.measure("vega_per_vol_point", [(vol_up, 0.005 / v), (vol_down, -0.005 / v)])
     plan.measure("hashrate_start_per_1pct", [(plan.shock(hashrate_rel=B.HASHRATE_BUMP_REL), 1.0), (BASE, -1.0)])
     d = B.HASHRATE_DRIFT_BUMP_PER_YEAR
-    drift = plan.other(("drift", d), f"hashrate drift {d:+g}/year",
-                       shift=ShiftView(hashrate_shift_per_day, add_per_day=d / DAYS_PER_YEAR))
+    drift = plan.add(("drift", d), f"hashrate drift {d:+g}/year",
+                     lambda: {"shift": ShiftView(hashrate_shift_per_day, add_per_day=d / DAYS_PER_YEAR)})
     plan.measure("hashrate_drift_per_1pct_year", [(drift, 0.01 / d), (BASE, -0.01 / d)])
     f = B.FEE_BUMP_REL
-    fee = plan.other(("fee", f), f"fee per block {100 * f:+g}%", market=B.fee_today_bumped(market, f))
+    fee = plan.add(("fee", f), f"fee per block {100 * f:+g}%", lambda: {"market": B.fee_today_bumped(market, f)})
     plan.measure("fee_today_per_1pct", [(fee, 0.01 / f), (BASE, -0.01 / f)])
     fl = B.FEE_LONG_RUN_BUMP_REL
-    fee_lr = plan.other(("fee_long_run", fl), f"long-run fee {100 * fl:+g}%", model=B.fee_long_run_bumped(model, fl))
+    fee_lr = plan.add(("fee_long_run", fl), f"long-run fee {100 * fl:+g}%",
+                      lambda: {"model": B.fee_long_run_bumped(model, fl)})
     plan.measure("fee_long_run_per_1pct", [(fee_lr, 0.01 / fl), (BASE, -0.01 / fl)])
     r = B.USD_RATE_BUMP
-    rates = plan.other(("usd", r), f"USD rates {r * 1e4:+g} bp", market=B.usd_rates_bumped(market, r))
+    rates = plan.add(("usd", r), f"USD rates {r * 1e4:+g} bp", lambda: {"market": B.usd_rates_bumped(market, r)})
     plan.measure("usd_dv01", [(rates, 1e-4 / r), (BASE, -1e-4 / r)])
-    rolled = plan.other(("theta",), "market rolled one day", market=market_rolled_one_day(market, model),
-                        shift=ShiftView(hashrate_shift_per_day, offset_days=1),
-                        realised=realised_with_rolled_day(market, realised))
+    rolled = plan.add(("theta",), "market rolled one day", lambda: {
+        "market": market_rolled_one_day(market, model), "shift": ShiftView(hashrate_shift_per_day, offset_days=1),
+        "realised": realised_with_rolled_day(market, realised)})
     plan.measure("theta_1d", [(rolled, 1.0), (BASE, -1.0)])
     failed_quotes = []
     q = B.QUOTE_BUMP_USD_PER_PH_DAY
@@ -184,8 +189,9 @@ def portfolio_risk(trades: Sequence, market: Market, model: ModelParams, *, path
         if qb.bumped is None:
             failed_quotes.append(qb)
             continue
-        key = plan.other(("quote", k), f"quote {qb.bucket} {q:+g}",
-                         shift=ShiftView(hashrate_shift_per_day, changes=((qb.bumped.shift, base_cal.shift),)))
+        change = ((qb.bumped.shift, base_cal.shift),)
+        key = plan.add(("quote", k), f"quote {qb.bucket} {q:+g}",
+                       lambda change=change: {"shift": ShiftView(hashrate_shift_per_day, changes=change)})
         plan.measure("quote_delta", [(key, 1.0 / q), (BASE, -1.0 / q)], bucket=qb.bucket)
     cells = []
     if grid is not None:
@@ -226,11 +232,12 @@ def _ladder_rows(trades, errors, res, failed_quotes) -> list[dict]:
                                    UNITS["quote_delta"], qb.error))
         blocks.append(rows)
     ordered = _file_order(blocks, errors)
+    unvalued = {t for t in range(len(trades)) if res.per_trade[(0, t)].error is not None}  # reported on their row
     total = []
     for m in per_trade:
         meas, est = res.measures[m], res.total[m]
         error = est.error
-        left_out = [trades[t].trade_id for t in res.excluded.get(m, [])]
+        left_out = [trades[t].trade_id for t in res.excluded.get(m, []) if t not in unvalued]
         if error is None and left_out:
             error = f"excludes {', '.join(left_out)} (no value for this measure)"
         total.append(ladder_row(PORTFOLIO, "", meas.name, meas.bucket, est.value, est.stderr, meas.unit, error))
@@ -252,6 +259,7 @@ def _file_order(blocks: list[list[dict]], errors) -> list[dict]:
 
 
 def _grid_cells(res, cells, trades) -> list[GridCell]:
+    unvalued = {t for t in range(len(trades)) if res.per_trade[(0, t)].error is not None}
     by_bucket = {}
     for m, meas in enumerate(res.measures):
         if not meas.per_trade:
@@ -261,7 +269,7 @@ def _grid_cells(res, cells, trades) -> list[GridCell]:
         pv, ch = by_bucket[("grid_pv", f"{x:g}:{y:g}")], by_bucket[("grid_change", f"{x:g}:{y:g}")]
         error = pv.error or ch.error
         left_out = sorted({trades[t].trade_id for m, meas in enumerate(res.measures)
-                           if meas.bucket == f"{x:g}:{y:g}" for t in res.excluded.get(m, [])})
+                           if meas.bucket == f"{x:g}:{y:g}" for t in res.excluded.get(m, []) if t not in unvalued})
         if error is None and left_out:
             error = f"excludes {', '.join(left_out)} (no value in this scenario)"
         out.append(GridCell(x, y, pv.value, pv.stderr, ch.value, ch.stderr, error))

@@ -50,6 +50,7 @@ class Scenario:
     model: ModelParams
     shift: object = None
     realised: object = None
+    error: str | None = None  # the state could not be built: every trade fails in it
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,9 @@ class _ScenarioBook:
         self.plan_trade: list[list[int]] = [[] for _ in range(n_s)]  # trade index of each plan
         for s, sc in enumerate(self.scenarios):
             for t, trade in enumerate(self.trades):
+                if sc.error is not None:
+                    self.errors[s][t] = sc.error
+                    continue
                 try:
                     trade.check_market(sc.market)
                     if hasattr(trade, "analytic_pv_usd"):
@@ -123,7 +127,7 @@ class _ScenarioBook:
                         self.analytic[s, t] = value
                         continue
                     plan = plan_trade(trade, sc.market, sc.realised)
-                except InputError as exc:
+                except (InputError, RuntimeError) as exc:  # QuantLib raises RuntimeError
                     self.errors[s][t] = str(exc)
                     continue
                 if not plan.settled:  # a settled trade is worth 0 in that scenario
