@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomli_w
+from cli_run import run_main
 
 from curves import protocol
 from curves.market import Market
@@ -26,7 +27,6 @@ from products.btc_future import BtcFuture
 from products.btc_option import BtcOption
 from products.hashrate_forward import HashrateForward
 from products.portfolio import parse_portfolio
-from tests.cli_run import run_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FROZEN_MODEL = os.path.join(ROOT, "examples", "frozen_network_model.toml")
