@@ -158,7 +158,9 @@ def test_scenario_grid_cells_move_the_way_the_greeks_say():
     assert (cells[(1.0, 0.0)].change_usd - cells[(-1.0, 0.0)].change_usd) / (0.02 * MARKET.btc_spot_usd) == \
         pytest.approx(delta, rel=1e-9)
     assert cells[(0.0, 1.0)].change_usd == pytest.approx(rep.value("q", "hashrate_start_per_1pct")[0], rel=1e-9)
-    assert cells[(0.0, 0.0)].change_usd == 0.0 and cells[(0.0, 0.0)].pv_usd == pytest.approx(rep.value("q", "pv")[0])
+    # the base cell is the ladder's PV: every total is the sum of the trades' estimates
+    assert cells[(0.0, 0.0)].change_usd == 0.0
+    assert (cells[(0.0, 0.0)].pv_usd, cells[(0.0, 0.0)].pv_stderr) == rep.value("portfolio", "pv")
 
 
 @pytest.mark.parametrize(("text", "words"), [

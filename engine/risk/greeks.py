@@ -19,7 +19,6 @@ its stderr comes from the paired differences. Bumps (sizes in :mod:`engine.risk.
 
 >>> import datetime as dt
 >>> from curves.market import Market
-from curves.toml_io import InputError
 >>> from engine.mc.model import ModelParams
 >>> from products.hashrate_forward import HashrateForward
 >>> ndf = HashrateForward("q2", dt.date(2026, 4, 1), dt.date(2026, 6, 30), 40.0, "USD", 100.0)

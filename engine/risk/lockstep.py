@@ -9,8 +9,8 @@ the same combination of the passes' BTC controls as control variate (its known m
 combination of the passes' ``ctrl_means``): every measure has a standard error from the paired
 differences. The portfolio total is the sum of the trades' estimates, and its stderr that of the
 per-path sum of their control-adjusted values (:mod:`engine.risk.joint_moments`): it carries the
-trades' correlations (not a root-sum-square). A scenario grid cell keeps the total alone, with
-the summed control. Memory is bounded by the chunk: no per-path value is kept beyond it.
+trades' correlations (not a root-sum-square). Memory is bounded by the chunk: no per-path value
+is kept beyond it.
 
 Closed-form trades (``analytic_pv_usd``) are valued on each scenario's market, with a zero stderr.
 A trade that fails in a scenario (its terms do not fit that market) has no value for the
@@ -56,7 +56,8 @@ class Scenario:
 @dataclass(frozen=True)
 class LinearMeasure:
     """``sum(weight x PV(scenario))`` over ``weights`` ((scenario key, weight) pairs), in ``unit``.
-    ``per_trade=False`` keeps the portfolio total alone (scenario grid cells)."""
+    Every measure is estimated per trade and for the portfolio; ``per_trade=False`` marks one
+    whose report shows the portfolio alone (scenario grid cells)."""
 
     name: str
     unit: str
@@ -144,26 +145,23 @@ class _ScenarioBook:
         return max(counts, default=1)
 
 
-def risk_chunk_paths(n_scenarios: int, n_trades: int, n_trade_measures: int, n_total_measures: int,
-                     n_windows: int) -> int:
+def risk_chunk_paths(n_scenarios: int, n_trades: int, n_measures: int, n_windows: int) -> int:
     """Paths per chunk so that the chunk's per-path PVs and controls of every scenario, the
     measures built from them and one pass's window values stay near ``RISK_CHUNK_BYTES``."""
-    per_path = 8 * (2 * n_scenarios * n_trades + 2 * n_trade_measures * (n_trades + 1) + 2 * n_total_measures
-                    + 6 * max(n_windows, 1) + 4 * n_trades)
+    per_path = 8 * (2 * n_scenarios * n_trades + 2 * n_measures * (n_trades + 1) + 6 * max(n_windows, 1)
+                    + 4 * n_trades)
     size = 2 ** int(math.log2(max(RISK_CHUNK_BYTES // per_path, 1)))
     return int(min(MAX_CHUNK_PATHS, max(MIN_CHUNK_PATHS, size)))
 
 
 def _run(book: _ScenarioBook, measures, n_days, paths, seed, threads, chunk_paths, progress) -> LockstepResult:
     n_s, n_t = len(book.scenarios), len(book.trades)
-    trade_ms = [m for m, x in enumerate(measures) if x.per_trade]
-    total_ms = [m for m, x in enumerate(measures) if not x.per_trade]
     weights = np.zeros((len(measures), n_s))
     for m, meas in enumerate(measures):
         for key, w in meas.weights:
             weights[m, book.index[key]] += w
     if chunk_paths is None:
-        chunk_paths = risk_chunk_paths(n_s, n_t, len(trade_ms), len(total_ms), book.windows_estimate())
+        chunk_paths = risk_chunk_paths(n_s, n_t, len(measures), book.windows_estimate())
     errors = [list(row) for row in book.errors]
     passes: list[PricingPass | None] = [None] * n_s
     term_of: list[dict[int, int]] = [{} for _ in range(n_s)]  # trade index -> column of the pass's PVs
@@ -197,9 +195,8 @@ def _run(book: _ScenarioBook, measures, n_days, paths, seed, threads, chunk_path
         for t, k in term_of[s].items():
             ctrl_means[s, t] = passes[s].book.ctrl_means[k]
     gens = {s: passes[s].chunks() for s in live}
-    trade_moments = PairMoments((len(trade_ms), n_t + 1), block_pairs)
-    total_moments = PairMoments((len(total_ms),), block_pairs)
-    joint = JointMoments(len(trade_ms), n_t, block_pairs) if n_t <= MAX_JOINT_TRADES else None
+    moments = PairMoments((len(measures), n_t + 1), block_pairs)
+    joint = JointMoments(len(measures), n_t, block_pairs) if n_t <= MAX_JOINT_TRADES else None
     done = 0
     for start in starts:
         n = 2 * min(sims[0].chunk_pairs, sims[0].n_pairs - start)
@@ -213,45 +210,31 @@ def _run(book: _ScenarioBook, measures, n_days, paths, seed, threads, chunk_path
             done += chunk_pv.shape[0]
             if progress is not None:
                 progress(done, total_paths * len(live))
-        x, c = _combine(pv, ctrl, weights, included, trade_ms)
-        trade_moments.add(x, c)
+        x, c = _combine(pv, ctrl, weights, included)
+        moments.add(x, c)
         if joint is not None:
             joint.add(x[:, :, n_t], c[:, :, :n_t])
-        total_moments.add(*_combine_totals(pv, ctrl, weights, included, total_ms))
     for s in live:
         unreached = passes[s].book.unreached_any
         for t, k in term_of[s].items():
             if unreached[k]:
                 errors[s][t] = (f"fixings: some paths do not reach the trade's epoch or blocks within the "
                                 f"{MAX_HORIZON_DAYS:,}-day horizon")
-    return _estimates(book, measures, weights, included, errors, ctrl_means, trade_ms, total_ms, trade_moments,
-                      total_moments, joint, n_days, chunk_paths)
+    return _estimates(book, measures, weights, included, errors, ctrl_means, moments, joint, n_days, chunk_paths)
 
 
-def _combine(pv, ctrl, weights, included, ms):
+def _combine(pv, ctrl, weights, included):
     """Per path: each measure's combination of the scenarios' PVs and controls, per trade, and
     their sum over the trades the measure includes (last column). Added in a fixed order, so
     the result does not depend on the chunk size."""
     n_s, n, n_t = pv.shape
-    x = np.zeros((n, len(ms), n_t + 1))
-    c = np.zeros((n, len(ms), n_t + 1))
-    for i, m in enumerate(ms):
-        x[:, i, :n_t], c[:, i, :n_t] = _weighted(pv, ctrl, weights[m], included[m])
+    x = np.zeros((n, len(weights), n_t + 1))
+    c = np.zeros((n, len(weights), n_t + 1))
+    for m in range(len(weights)):
+        x[:, m, :n_t], c[:, m, :n_t] = _weighted(pv, ctrl, weights[m], included[m])
     for t in range(n_t):
         x[:, :, n_t] += x[:, :, t]
         c[:, :, n_t] += c[:, :, t]
-    return x, c
-
-
-def _combine_totals(pv, ctrl, weights, included, ms):
-    """As :func:`_combine`, the portfolio totals alone (paths x measures)."""
-    n_s, n, n_t = pv.shape
-    x, c = np.zeros((n, len(ms))), np.zeros((n, len(ms)))
-    for i, m in enumerate(ms):
-        xs, cs = _weighted(pv, ctrl, weights[m], included[m])
-        for t in range(n_t):
-            x[:, i] += xs[:, t]
-            c[:, i] += cs[:, t]
     return x, c
 
 
@@ -264,12 +247,11 @@ def _weighted(pv, ctrl, w, inc):
     return x * inc, c * inc
 
 
-def _estimates(book, measures, weights, included, errors, ctrl_means, trade_ms, total_ms, trade_moments,
-               total_moments, joint, n_days, chunk_paths) -> LockstepResult:
-    """Per-trade measures with their own controls; their portfolio totals as the sums of the
-    trades' estimates, with the stderr of that sum from the joint moments; the grid's totals
-    with the summed control."""
-    n_s, n_t = len(book.scenarios), len(book.trades)
+def _estimates(book, measures, weights, included, errors, ctrl_means, moments, joint, n_days,
+               chunk_paths) -> LockstepResult:
+    """Each measure per trade with the trade's own control; its portfolio total as the sum of the
+    trades' estimates, with the stderr of that sum from the joint moments."""
+    n_s, n_t, n_m = len(book.scenarios), len(book.trades), len(measures)
     analytic = weights @ book.analytic  # measures x trades
     # a closed-form combination that cancels to rounding (a future's gamma) is zero
     analytic[np.abs(analytic) <= ANALYTIC_ROUNDING_REL * (np.abs(weights) @ np.abs(book.analytic))] = 0.0
@@ -279,43 +261,32 @@ def _estimates(book, measures, weights, included, errors, ctrl_means, trade_ms, 
         s = next((s for s in range(n_s) if weights[m, s] != 0 and errors[s][t]), None)
         return None if s is None else _scenario_error(book.scenarios[s], errors[s][t])
 
-    if trade_ms:
-        cm = np.array([(weights[m] @ ctrl_means) * included[m] for m in trade_ms])  # measures x trades
-        scale = np.array([(np.abs(weights[m]) @ np.abs(ctrl_means)) * included[m] for m in trade_ms])
-        mean, se, problems, beta = _moment_estimates(trade_moments, _with_total(cm), _with_total(scale))
-        total_se = np.zeros(len(trade_ms))
-        if joint is None:
-            total_se = None
-        elif trade_moments.n:
+    cm = (weights @ ctrl_means) * included  # measures x trades
+    scale = (np.abs(weights) @ np.abs(ctrl_means)) * included
+    mean, se, problems, beta = _moment_estimates(moments, _with_total(cm), _with_total(scale))
+    total_se = None
+    if joint is not None:
+        total_se = np.zeros(n_m)
+        if moments.n:
             with np.errstate(all="ignore"):
-                total_se = joint.total_stderr(trade_moments.sums[0][:, n_t], trade_moments.sums[1][:, n_t],
-                                              trade_moments.sums[2][:, :n_t], beta[:, :n_t])
-        for i, m in enumerate(trade_ms):
-            inc = included[m]
-            out.excluded[m] = [t for t in range(n_t) if not inc[t]]
-            for t in range(n_t):
-                why = scenario_error(m, t)
-                out.per_trade[(m, t)] = (Estimate(None, None, why) if why is not None else
-                                         _estimate(mean[i, t] + analytic[m, t], se[i, t], problems[i, t]))
-            value = float(np.sum(mean[i, :n_t][inc]) + np.sum(analytic[m][inc]))
-            if total_se is None:
-                out.total[m] = Estimate(value, None, f"the total's stderr needs the joint moments of its trades, "
-                                                     f"kept for at most {MAX_JOINT_TRADES} trades")
-            else:
-                out.total[m] = _estimate(value, float(total_se[i]), problems[i, n_t])
-    if total_ms:
-        cm = np.array([(weights[m] @ ctrl_means) * included[m] for m in total_ms]).sum(axis=1)
-        scale = np.array([(np.abs(weights[m]) @ np.abs(ctrl_means)) * included[m] for m in total_ms]).sum(axis=1)
-        mean, se, problems, _ = _moment_estimates(total_moments, cm, scale)
-        for i, m in enumerate(total_ms):
-            inc = included[m]
-            out.excluded[m] = [t for t in range(n_t) if not inc[t]]
-            out.total[m] = _estimate(mean[i] + float(analytic[m][inc].sum()), se[i], problems[i])
-    # a trade that went bad after the run (unreached fixings) poisons the totals that include it
-    for m in list(trade_ms) + list(total_ms):
-        bad = [book.trades[t].trade_id for t in range(n_t) if included[m, t] and scenario_error(m, t)]
-        if bad:
+                total_se = joint.total_stderr(moments.sums[0][:, n_t], moments.sums[1][:, n_t],
+                                              moments.sums[2][:, :n_t], beta[:, :n_t])
+    for m in range(n_m):
+        inc = included[m]
+        out.excluded[m] = [t for t in range(n_t) if not inc[t]]
+        for t in range(n_t):
+            why = scenario_error(m, t)
+            out.per_trade[(m, t)] = (Estimate(None, None, why) if why is not None else
+                                     _estimate(mean[m, t] + analytic[m, t], se[m, t], problems[m, t]))
+        value = float(np.sum(mean[m, :n_t][inc]) + np.sum(analytic[m][inc]))
+        bad = [book.trades[t].trade_id for t in range(n_t) if inc[t] and scenario_error(m, t)]
+        if bad:  # went bad after the run (unreached fixings): the total includes it
             out.total[m] = Estimate(None, None, f"the total includes {', '.join(bad)}, which cannot be valued here")
+        elif total_se is None:
+            out.total[m] = Estimate(value, None, f"the total's stderr needs the joint moments of its trades, "
+                                                 f"kept for at most {MAX_JOINT_TRADES} trades")
+        else:
+            out.total[m] = _estimate(value, float(total_se[m]), problems[m, n_t])
     return out
 
 
