@@ -904,9 +904,9 @@ def print_risk(rep, name: str) -> None:
                 [[t, *(_short(by.get((t, m, "all"), {}).get("value")) for m in RISK_COLUMNS)] for t in trades])
     buckets = list(dict.fromkeys(r["bucket"] for r in rows if r["measure"] == "quote_delta"))
     if buckets:
-        print_table("Delta to each quoted forward, USD per +1 USD/PH/day of the quote",
-                    ["id", *buckets], [[t, *(_short(by.get((t, "quote_delta", b), {}).get("value")) for b in buckets)]
-                                       for t in trades])
+        print_table("Delta to each quoted forward, USD per +1 USD/PH/day of the quote (columns: quote ids, or "
+                    "their windows)", ["id", *(b.split(" ")[0] for b in buckets)],
+                    [[t, *(_short(by.get((t, "quote_delta", b), {}).get("value")) for b in buckets)] for t in trades])
     if rep.grid:
         cells = {(c.btc_pct, c.hashrate_pct): c for c in rep.grid}
 
