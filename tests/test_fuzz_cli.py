@@ -598,6 +598,25 @@ WEIGHTS = {"curve": 4, "spot": 3, "price": 4, "history": 3, "calibrate": 2, "cal
            "snapshot": 2, "epochs-check": 2, "hedge": 2}
 
 
+def build_risk(b: Builder) -> Case:
+    """``hashprice risk``: a small grid mostly (each cell is a simulation), quotes now and then."""
+    case = Case("risk", [b.toml_file(lambda: portfolio_doc(b))])
+    common_sim_options(b, case)
+    if b.chance(0.9):
+        case.args += ["--scenarios", b.option(["0:0", "-10,0,10:0", "0:-5,5"])]
+    if b.chance(0.15):
+        case.args += ["--shift", b.toml_file(base_shift_doc)]
+    if b.chance(0.05):
+        case.args += ["--quotes", b.csv_file(quotes_frame().head(2))]
+    _outputs(b, case, plot=False)
+    return case
+
+
+FUZZED_COMMANDS += ("risk",)
+BUILDERS["risk"] = build_risk
+WEIGHTS["risk"] = 2
+
+
 # ---- running and checking ----------------------------------------------------------------------
 def snapshot(root: Path) -> dict:
     """Every file and folder under ``root`` with a hash of its content."""

@@ -1015,6 +1015,115 @@ def backtest(
         + (f"; written to {out}" if out is not None else "") + (f"; plot {plot}" if plot is not None else ""))
 
 
+# ---- risk -------------------------------------------------------------------------------------
+RISK_COLUMNS = {  # ladder measure -> (short column label, its unit)
+    "pv": ("pv", "USD"), "btc_delta": ("delta", "BTC"), "btc_gamma_per_1pct": ("gamma/1%", "BTC"),
+    "vega_per_vol_point": ("vega/pt", "USD"), "hashrate_start_per_1pct": ("H0 +1%", "USD"),
+    "hashrate_drift_per_1pct_year": ("drift +1%/y", "USD"), "fee_today_per_1pct": ("fee +1%", "USD"),
+    "fee_long_run_per_1pct": ("fee LR +1%", "USD"), "usd_dv01": ("DV01", "USD"), "theta_1d": ("theta 1d", "USD"),
+}
+
+
+@app.command()
+@cli_errors
+def risk(
+    portfolio: Annotated[Path, typer.Argument(help="Portfolio TOML of \\[\\[trade]] tables.")],
+    paths: PathsOpt = 100_000,
+    seed: SeedOpt = 42,
+    market: MarketOpt = None,
+    model: ModelOpt = None,
+    shift: ShiftOpt = None,
+    quotes: Annotated[Path | None, typer.Option(
+        "--quotes", help="Quoted forwards (as calibrate-quotes reads them): a delta to each, the shift "
+                         "re-bootstrapped per bumped quote (one calibration per quote).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the ladder: .csv, .json or .parquet.")] = None,
+    json_out: JsonOpt = False,
+    scenarios: Annotated[str | None, typer.Option(
+        "--scenarios", help="Scenario grid BTC_PCTS:HASHRATE_PCTS, moves in percent "
+                            "(default -20,-10,0,10,20:-10,0,10).")] = None,
+    threads: ThreadsOpt = None,
+):
+    """Greeks of a portfolio by bump and reprice on common random numbers, its risk ladder and a
+    scenario grid of BTC x starting hashrate moves."""
+    from engine.app.output import TABLE_SUFFIXES, write_table
+    from engine.calibration.quotes import load_quotes
+    from engine.risk.greeks import CALIBRATION_PATHS, portfolio_risk
+    from engine.risk.quote_deltas import bootstrap_quote_bumps
+    from engine.risk.scenario_grid import DEFAULT_SCENARIOS, ScenarioGrid
+    from products.portfolio import load_portfolio
+
+    output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
+    grid = ScenarioGrid.parse(DEFAULT_SCENARIOS if scenarios is None else scenarios)
+    check_paths(paths)
+    trades, errors = _load_file(load_portfolio, portfolio, "portfolio")
+    mkt, mdl = load_market(market), load_model(model)
+    hs = load_shift(shift, mkt)
+    qs = _load_file(lambda p: load_quotes(p, mkt.asof), quotes, "quotes") if quotes is not None else None
+    bumps = None
+    if qs:
+        with progress_bar("calibrating quotes", "calibrations") as update:
+            bumps = bootstrap_quote_bumps(mkt, mdl, qs, paths=CALIBRATION_PATHS, seed=seed, threads=threads,
+                                          progress=update)
+    with progress_bar("repricing scenarios") as update:
+        rep = portfolio_risk(trades, mkt, mdl, paths=paths, seed=seed, errors=errors, threads=threads,
+                             hashrate_shift_per_day=hs, quote_bumps=bumps, grid=grid, progress=update)
+    doc = check_finite(rep.to_dict())
+    if out is not None:
+        write_table(rep.to_frame(), out, doc)
+    if json_out:
+        print_json(doc)
+        return
+    print_risk(rep, Path(portfolio).name)
+
+
+def _short(v) -> str:
+    """A ladder value in at most about 9 characters."""
+    if v is None:
+        return "-"
+    if v == 0 or abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.4g}" if abs(v) >= 0.01 else f"{v:.2e}"
+
+
+def print_risk(rep, name: str) -> None:
+    """The portfolio's totals, the ladder by trade, quote deltas, the grid, and every error."""
+    rows = rep.rows
+    print_table(f"Risk of {name} as of {rep.asof} ({rep.paths:,} paths, seed {rep.seed}, "
+                f"{rep.extra['scenarios']} scenarios on common random numbers)",
+                ["measure", "bucket", "value", "stderr", "units"],
+                [[r["measure"], r["bucket"], r["value"], r["stderr"], r["unit"]] for r in rep.portfolio_rows()])
+    trades = list(dict.fromkeys(r["trade"] for r in rows))
+    by = {(r["trade"], r["measure"], r["bucket"]): r for r in rows}
+    print_table("Risk ladder by trade (units: pv, vega/pt, H0, drift, fees, DV01, theta in USD; delta and "
+                "gamma/1% in BTC; stderrs in --json and --out)",
+                ["id", *(label for label, _ in RISK_COLUMNS.values())],
+                [[t, *(_short(by.get((t, m, "all"), {}).get("value")) for m in RISK_COLUMNS)] for t in trades])
+    buckets = list(dict.fromkeys(r["bucket"] for r in rows if r["measure"] == "quote_delta"))
+    if buckets:
+        print_table("Delta to each quoted forward, USD per +1 USD/PH/day of the quote (columns: quote ids, or "
+                    "their windows)", ["id", *(b.split(" ")[0] for b in buckets)],
+                    [[t, *(_short(by.get((t, "quote_delta", b), {}).get("value")) for b in buckets)] for t in trades])
+    if rep.grid:
+        cells = {(c.btc_pct, c.hashrate_pct): c for c in rep.grid}
+
+        def cell(c) -> str:
+            return "-" if c.change_usd is None else f"{c.change_usd:+,.0f} ± {c.change_stderr:,.0f}"
+
+        base = cells.get((0.0, 0.0))
+        print_table("Scenario grid: portfolio PV change against the base, USD ± stderr (rows: BTC spot and "
+                    "forwards; columns: starting hashrate)",
+                    ["BTC move", *(f"hashrate {y:+g}%" for y in rep.hashrate_pcts)],
+                    [[f"{x:+g}%", *(cell(cells[(x, y)]) for y in rep.hashrate_pcts)] for x in rep.btc_pcts])
+        if base is not None and base.pv_usd is not None:
+            say(f"base PV {base.pv_usd:,.2f} ± {base.pv_stderr:,.2f} USD")
+    for r in rows:
+        if r["error"] is not None and not (r["trade"] == "portfolio" and r["value"] is not None):
+            say(f"{r['trade']}: {r['measure']}{'' if r['bucket'] == 'all' else ' ' + r['bucket']}: {r['error']}")
+    for c in rep.grid:
+        if c.error is not None:
+            say(f"scenario BTC {c.btc_pct:+g}%, hashrate {c.hashrate_pct:+g}%: {c.error}")
+
+
 def _pm(value: float, stderr: float) -> str:
     if value is None or stderr is None or not (math.isfinite(value) and math.isfinite(stderr)):
         return "-"

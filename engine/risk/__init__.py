@@ -1,1 +1,2 @@
-"""Risk: the miner's hedge, cash flow at risk and sensitivities."""
+"""Risk: the miner's hedge and cash flow at risk; Greeks by bump and reprice on common random
+numbers, a risk ladder and a scenario grid."""
