@@ -259,6 +259,7 @@ class SimulationRun:
     day_range: np.ndarray | None = None
     difficulty_ref: float = math.nan
     index_ref_usd: float = math.nan
+    skipped: tuple[str, ...] = ()  # quantities not simulated in this run
 
     @property
     def n_pairs(self) -> int:
@@ -267,6 +268,8 @@ class SimulationRun:
     def _q(self, name: str) -> int:
         if name not in QUANTITIES:
             raise InputError("quantity", f"unknown {name!r}; one of {QUANTITIES}")
+        if name in self.skipped:
+            raise InputError("quantity", f"{name!r} was not simulated in this run (ask for it in Simulation.run)")
         return QUANTITIES.index(name)
 
     def window_mean(self, name: str) -> np.ndarray:
@@ -377,13 +380,14 @@ class Simulation:
         return _Request(windows, cp, cp0, cp1, wlen, ep_req, rw_day, rw_blocks, np.argsort(order), dist_days,
                         day_slot, n_epochs, n_epoch_hist)
 
-    def _chunk(self, req: _Request, start: int, store_paths: bool, window_moments: bool):
+    def _chunk(self, req: _Request, start: int, store_paths: bool, window_moments: bool, daily: bool = True,
+               difficulty_x_blocks: bool = True):
         n = min(self.chunk_pairs, self.n_pairs - start)
         out = K.simulate_chunk(
             self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, req.cp,
             req.cp0, req.cp1, req.wlen, self.n_samples if start == 0 else 0, req.n_epochs, store_paths,
             req.n_epoch_hist, req.day_slot, numba.get_num_threads(), req.ep_req, req.rw_day, req.rw_blocks,
-            window_moments or not store_paths)
+            window_moments or not store_paths, daily, difficulty_x_blocks)
         rw = out[-1]
         if req.rw_day.size:
             rw = rw[:, req.rw_unsort]
@@ -394,22 +398,24 @@ class Simulation:
         return range(0, self.n_pairs, self.chunk_pairs)
 
     def path_chunks(self, windows: Sequence[tuple[int, int]], epoch_fixings: Sequence[int] = (),
-                    reward_fixings: Sequence[tuple[int, int]] = ()):
+                    reward_fixings: Sequence[tuple[int, int]] = (), difficulty_x_blocks: bool = True):
         """Per-path fixings chunk by chunk: yields ``(pair_start, window_values, epoch_values,
         rewards)`` as :meth:`run` passes them to ``on_chunk`` (without its moments). Each chunk is a
         pure function of the inputs, the seed and ``pair_start``: simulations of other markets on
-        the same seed and chunk size step through the same random numbers (bump and reprice)."""
+        the same seed and chunk size step through the same random numbers (bump and reprice).
+        ``difficulty_x_blocks=False`` skips that quantity (its values are NaN)."""
         req = self._request(windows, (), epoch_fixings, reward_fixings)
         for start in self.chunk_starts():
             with _threads(self.threads):
-                _, out = self._chunk(req, start, True, False)
+                _, out = self._chunk(req, start, True, False, daily=False, difficulty_x_blocks=difficulty_x_blocks)
             yield start, out[0], out[9], out[10]
 
     def run(self, windows: Sequence[tuple[int, int]],
             on_chunk: Callable[[int, np.ndarray], None] | None = None,
             progress: Callable[[int, int], None] | None = None,
             distribution_days: Sequence[int] = (), epoch_fixings: Sequence[int] = (),
-            reward_fixings: Sequence[tuple[int, int]] = (), window_moments: bool = True) -> SimulationRun:
+            reward_fixings: Sequence[tuple[int, int]] = (), window_moments: bool = True,
+            daily: bool = True, difficulty_x_blocks: bool | None = None) -> SimulationRun:
         """Simulate all paths; ``windows`` are inclusive day-index ranges (day 0 = as-of + 1).
 
         ``on_chunk(pair_start, window_values)`` sees each chunk's per-path window averages
@@ -421,12 +427,18 @@ class Simulation:
         rewards)`` also gets them per path (``K.EF_*``; NaN where a path has not got there).
         ``window_moments=False`` (with ``on_chunk``) skips the window moments: a caller that
         accumulates its own from the per-path values saves their cost.
+        ``daily=False`` skips the per-day pair-mean sums (``SimulationRun.daily`` stays zero).
+        ``difficulty_x_blocks`` (window sums of difficulty x blocks, the block-weighted difficulty's
+        numerator): by default only with ``on_chunk``, which gets it per path; a run without it
+        refuses to report its moments.
         """
+        if difficulty_x_blocks is None:
+            difficulty_x_blocks = on_chunk is not None
         req = self._request(windows, distribution_days, epoch_fixings, reward_fixings)
         windows = req.windows
         extra = bool(req.ep_req.size or req.rw_day.size)
         n_epochs, dist_days = req.n_epochs, req.dist_days
-        daily = np.zeros((self.n_days, K.N_DAILY))
+        daily_sums = np.zeros((self.n_days, K.N_DAILY))
         epochs = np.zeros((n_epochs, K.N_EPOCH_SUMS))
         epoch_hist = np.zeros((req.n_epoch_hist, histogram.N_BINS), np.int64)
         epoch_range = np.tile([np.inf, -np.inf], (n_epochs, 1))
@@ -444,10 +456,10 @@ class Simulation:
                 signals.check()
                 with _threads(self.threads):
                     n, (wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng, ep_vals, rw_vals) = self._chunk(
-                        req, start, on_chunk is not None, window_moments)
+                        req, start, on_chunk is not None, window_moments, daily, difficulty_x_blocks)
                 signals.check()
                 for blk in range(dly.shape[0]):
-                    daily += dly[blk]
+                    daily_sums += dly[blk]
                     epochs += ep[blk]
                 # integer counts and min/max: exact in any order (per-lane, then per-chunk)
                 epoch_hist += e_hist.sum(axis=0, dtype=np.int64)
@@ -467,11 +479,12 @@ class Simulation:
         finally:
             signals.restore()
         signals.check()
-        return SimulationRun(self.dates, self.btc_forward, windows, self.n_paths, daily, moments,
+        return SimulationRun(self.dates, self.btc_forward, windows, self.n_paths, daily_sums, moments,
                              control_mean, epochs, samples, time.perf_counter() - t0,
                              epoch_hist=epoch_hist, epoch_range=epoch_range, distribution_days=dist_days,
                              day_hist=day_hist, day_range=day_range, difficulty_ref=self.market.difficulty,
-                             index_ref_usd=float(self.init[K.I_INDEX_REF_USD]))
+                             index_ref_usd=float(self.init[K.I_INDEX_REF_USD]),
+                             skipped=() if difficulty_x_blocks else ("difficulty_x_blocks",))
 
 
 @dataclass(frozen=True)
