@@ -4,7 +4,9 @@ Every pass over the block's paths is a flat, branch-free loop that LLVM vectoris
 RNG and inverse-CDF normals per pair, the log-state update for both members of each pair, then
 exp, blocks and the day's quantities per path. Only jumps, retargets and halvings (a few percent
 of path-days) and reward fixings go through scalar code, in :mod:`engine.mc.path_events`.
-Per-path state lives in the rows of one array (``X_*``) so the loops touch few base pointers.
+Per-path state lives in a few arrays grouped by how often it changes (``LG_*``, ``LV_*``, ``CK_*``,
+``PR_*``, ``FB_*``), each loop writing to few of them, and every array's rows are padded so that
+no two rows lie a multiple of 4 KiB apart (loads stalled behind unrelated stores: "4K aliasing").
 """
 
 import numpy as np
@@ -15,6 +17,10 @@ from curves.units import SATS_PER_BTC, SECONDS_PER_DAY
 from engine.mc import rng
 from engine.mc.block_summary import day_histograms, epoch_sums, path_fixings, window_moments, window_values
 from engine.mc.layout import (
+    CK_EPOCH_BLOCKS,
+    CK_EPOCH_SECONDS,
+    CK_EVENT,
+    CK_HEIGHT,
     D_BTC,
     D_BTC2,
     D_DIFF,
@@ -23,6 +29,8 @@ from engine.mc.layout import (
     D_HP_BTC,
     D_HV,
     D_HV2,
+    FB_DRIFT,
+    FB_EMA,
     I_DIFFICULTY,
     I_EPOCH_BLOCKS,
     I_EPOCH_SECONDS,
@@ -33,8 +41,19 @@ from engine.mc.layout import (
     I_LOG_FEE,
     I_LOG_HASHRATE_HS,
     I_LOG_HASHRATE_SD,
+    LG_BTC,
+    LG_FEE,
+    LG_HASHRATE,
+    LG_HASHRATE_OUT,
+    LV_BTC,
+    LV_FEE,
+    LV_HASHRATE,
+    N_CK,
+    N_FB,
+    N_LG,
+    N_LV,
+    N_PR,
     N_QUANTITIES,
-    N_STATE,
     P_EMA_WEIGHT,
     P_F_KAPPA,
     P_F_LEVEL,
@@ -58,6 +77,11 @@ from engine.mc.layout import (
     P_L20,
     P_L21,
     P_L22,
+    PR_CUM_SD,
+    PR_DIFFICULTY,
+    PR_HALVING_AT,
+    PR_INV_DIFFICULTY,
+    PR_SUBSIDY,
     Q_BLOCKS,
     Q_BTC_USD,
     Q_DIFF_X_BLOCKS,
@@ -74,82 +98,81 @@ from engine.mc.layout import (
     SP_FEE_BTC_PER_BLOCK,
     SP_HASHPRICE_USD,
     SP_HASHRATE_HS,
-    X_BTC,
-    X_CUM_SD,
-    X_DIFFICULTY,
-    X_EMA,
-    X_EPOCH_BLOCKS,
-    X_EPOCH_SECONDS,
-    X_EVENT,
-    X_FEE,
-    X_HALVING_AT,
-    X_HASHRATE,
-    X_HASHRATE_DRIFT,
-    X_HASHRATE_OUT,
-    X_HEIGHT,
-    X_INV_DIFFICULTY,
-    X_LOG_BTC,
-    X_LOG_FEE,
-    X_LOG_HASHRATE,
-    X_SUBSIDY,
-    X_T_FIRST,
 )
 from engine.mc.path_events import HV_K, RATE_K, event_day, fix_rewards, next_halving_height, subsidy_sats
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _FLAG_MASK = np.uint64((1 << rng.JUMP_FLAG_BITS) - 1)
+_ROW_PAD = 8  # extra columns per row: row strides of 64 bytes past a multiple of 4 KiB
+
+
+@njit(inline="always")
+def _rows(n_rows, n_cols):
+    """A zeroed work array whose rows are padded (see the module's docstring)."""
+    return np.zeros((n_rows, n_cols + _ROW_PAD))
 
 
 @njit(cache=True, nogil=True)
-def _jumps(key, p0, n, t, words, st, par, thr_s, thr_h, thr_f):
-    """Jumps (rare): one flag word per pair, sizes antithetic within the pair, added to the logs."""
-    for j in range(n):
-        w = words[j]
-        fs = (w & _FLAG_MASK) < thr_s
-        fh = ((w >> np.uint64(21)) & _FLAG_MASK) < thr_h
-        ff = ((w >> np.uint64(42)) & _FLAG_MASK) < thr_f
-        if fs or fh or ff:
-            if fs:
-                z = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_BTC)))
-                st[X_LOG_BTC, j] += par[P_JS_MEAN] + par[P_JS_STD] * z
-                st[X_LOG_BTC, n + j] += par[P_JS_MEAN] - par[P_JS_STD] * z
-            if fh:
-                z = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_HASHRATE)))
-                st[X_HASHRATE_OUT, j] += par[P_JH_MEAN] + par[P_JH_STD] * z
-                st[X_HASHRATE_OUT, n + j] += par[P_JH_MEAN] - par[P_JH_STD] * z
-            if ff:
-                z = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_FEE)))
-                st[X_LOG_FEE, j] += par[P_JF_MEAN] + par[P_JF_STD] * z
-                st[X_LOG_FEE, n + j] += par[P_JF_MEAN] - par[P_JF_STD] * z
+def _jump(key, p0, n, j, t, lg, par):
+    """Jumps of pair j on day t (its flag word fired): sizes antithetic within the pair, added to
+    the logs. The word is drawn again here: 3 flags of 21 bits against their thresholds."""
+    w = rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_FLAGS))
+    if np.float64(w & _FLAG_MASK) < par[P_JS_THRESHOLD]:
+        z = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_BTC)))
+        lg[LG_BTC, j] += par[P_JS_MEAN] + par[P_JS_STD] * z
+        lg[LG_BTC, n + j] += par[P_JS_MEAN] - par[P_JS_STD] * z
+    if np.float64((w >> np.uint64(21)) & _FLAG_MASK) < par[P_JH_THRESHOLD]:
+        z = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_HASHRATE)))
+        lg[LG_HASHRATE_OUT, j] += par[P_JH_MEAN] + par[P_JH_STD] * z
+        lg[LG_HASHRATE_OUT, n + j] += par[P_JH_MEAN] - par[P_JH_STD] * z
+    if np.float64((w >> np.uint64(42)) & _FLAG_MASK) < par[P_JF_THRESHOLD]:
+        z = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_FEE)))
+        lg[LG_FEE, j] += par[P_JF_MEAN] + par[P_JF_STD] * z
+        lg[LG_FEE, n + j] += par[P_JF_MEAN] - par[P_JF_STD] * z
 
 
 @njit(cache=True, nogil=True)
-def _samples(p0, n, t, st, dq, samples):
+def _samples(p0, n, t, lv, dq, samples):
     """Sample paths for plots (global paths 0..len(samples) - 1) on day t."""
     for k in range(samples.shape[0]):
         pair = k // 2
         if p0 <= pair < p0 + n:
             i = pair - p0 + (k % 2) * n
             samples[k, t, SP_HASHPRICE_USD] = dq[Q_HASHPRICE_USD, i]
-            samples[k, t, SP_BTC_USD] = st[X_BTC, i]
+            samples[k, t, SP_BTC_USD] = lv[LV_BTC, i]
             samples[k, t, SP_DIFFICULTY] = dq[Q_DIFFICULTY, i]
-            samples[k, t, SP_HASHRATE_HS] = st[X_HASHRATE, i]
-            samples[k, t, SP_FEE_BTC_PER_BLOCK] = st[X_FEE, i]
+            samples[k, t, SP_HASHRATE_HS] = lv[LV_HASHRATE, i]
+            samples[k, t, SP_FEE_BTC_PER_BLOCK] = lv[LV_FEE, i]
             samples[k, t, SP_BLOCKS] = dq[Q_BLOCKS, i]
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
-def _refresh_drift(st, par, log_cost, m):
+def _refresh_drift(fb, par, log_cost, m):
     """Hashrate drift from the feedback EMA of the hashprice against the marginal cost."""
     for i in range(m):
-        st[X_HASHRATE_DRIFT, i] = par[P_H_GROWTH] + par[P_H_FEEDBACK] * (rng.log(st[X_EMA, i]) - log_cost)
+        fb[FB_DRIFT, i] = par[P_H_GROWTH] + par[P_H_FEEDBACK] * (rng.log(fb[FB_EMA, i]) - log_cost)
 
 
 @njit(cache=True, nogil=True)
-def _arm_rewards(r, st, rw_blocks, rw_target, rw_base, m):
+def _arm_rewards(r, ck, pr, rw_blocks, rw_target, rw_base, m):
     for i in range(m):
-        rw_target[r, i] = st[X_HEIGHT, i] + rw_blocks[r]
-        rw_base[r, i] = st[X_CUM_SD, i]
+        rw_target[r, i] = ck[CK_HEIGHT, i] + rw_blocks[r]
+        rw_base[r, i] = pr[PR_CUM_SD, i]
+
+
+@njit(cache=True, nogil=True)
+def _rewards_today(m, ck, pr, dq, rw_target, rw_base, rw_val, rw_lo, n_armed):
+    """Subsidy / difficulty summed over the day's blocks, and the rewards whose last block fell
+    today, on paths without an event (those are done in ``event_day``)."""
+    for i in range(m):
+        if ck[CK_EVENT, i] == 0.0:
+            rate = dq[Q_BLOCKS, i]
+            slope = pr[PR_SUBSIDY, i] * pr[PR_INV_DIFFICULTY, i]
+            c0 = pr[PR_CUM_SD, i]
+            pr[PR_CUM_SD, i] = c0 + rate * slope
+            if rw_lo[i] < n_armed:
+                fix_rewards(i, ck[CK_HEIGHT, i] - rate, ck[CK_HEIGHT, i], c0, slope, rw_target, rw_base, rw_val,
+                            rw_lo, n_armed)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
@@ -169,21 +192,22 @@ def simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_
     nq = N_QUANTITIES if want_dxb else Q_DIFF_X_BLOCKS  # D x blocks is the last quantity
     n_cp = cp_days.size
     d0 = init[I_DIFFICULTY]
-    sub0 = subsidy_sats(np.int64(init[I_HEIGHT]) + 1) / SATS_PER_BTC
-    halv0 = next_halving_height(np.int64(init[I_HEIGHT])) - 1.0
     refresh = max(1, np.int64(par[P_FEEDBACK_EVERY_DAYS]))
-    thr_s = np.uint64(par[P_JS_THRESHOLD])
-    thr_h = np.uint64(par[P_JH_THRESHOLD])
-    thr_f = np.uint64(par[P_JF_THRESHOLD])
+    thr_s = par[P_JS_THRESHOLD]
+    thr_h = par[P_JH_THRESHOLD]
+    thr_f = par[P_JF_THRESHOLD]
     any_jumps = par[P_JS_THRESHOLD] > 0 or par[P_JH_THRESHOLD] > 0 or par[P_JF_THRESHOLD] > 0
     has_samples = 2 * p0 < samples.shape[0]
 
-    z = np.empty((3, n))
-    words = np.empty(n, np.uint64)
-    st = np.empty((N_STATE, m))
-    dq = np.zeros((N_QUANTITIES, m))
-    cum = np.zeros((N_QUANTITIES, m))
-    cps = np.zeros((n_cp, N_QUANTITIES, m))
+    z = _rows(4, n)  # three normals, and > 0 where the pair's jump word fires
+    lg = _rows(N_LG, m)
+    lv = _rows(N_LV, m)
+    ck = _rows(N_CK, m)
+    pr = _rows(N_PR, m)
+    fb = _rows(N_FB, m)
+    dq = _rows(N_QUANTITIES, m)
+    cum = _rows(N_QUANTITIES, m)
+    cps = np.zeros((n_cp, N_QUANTITIES, m + _ROW_PAD))
     epoch_idx = np.zeros(m, np.int64)
     ep_ratio = np.empty((n_epochs, m))  # D_k / D_0 and start day of each path's epochs
     ep_day = np.empty((n_epochs, m))
@@ -192,32 +216,28 @@ def simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_
     rw_val = np.full((n_rw, m), np.nan)
     rw_lo = np.zeros(m, np.int64)
 
-    for i in range(m):
-        st[X_LOG_BTC, i] = init[I_LOG_BTC]
-        st[X_LOG_HASHRATE, i] = init[I_LOG_HASHRATE_HS]
-        st[X_HASHRATE_OUT, i] = 0.0  # log hashrate offline after a jump (outage, ban), recovering
-        st[X_LOG_FEE, i] = init[I_LOG_FEE]
-        st[X_DIFFICULTY, i] = d0
-        st[X_INV_DIFFICULTY, i] = 1.0 / d0
-        st[X_HEIGHT, i] = init[I_HEIGHT]
-        st[X_EPOCH_BLOCKS, i] = init[I_EPOCH_BLOCKS]
-        st[X_EPOCH_SECONDS, i] = init[I_EPOCH_SECONDS]
-        st[X_T_FIRST, i] = 0.0
-        st[X_SUBSIDY, i] = sub0
-        st[X_HALVING_AT, i] = halv0
-        st[X_EMA, i] = init[I_HASHPRICE_EMA]
-        st[X_CUM_SD, i] = 0.0  # sum over the blocks mined so far of subsidy / difficulty
+    lg[LG_BTC, :m] = init[I_LOG_BTC]
+    lg[LG_HASHRATE, :m] = init[I_LOG_HASHRATE_HS]  # LG_HASHRATE_OUT: log hashrate offline after a jump
+    lg[LG_FEE, :m] = init[I_LOG_FEE]
+    ck[CK_EPOCH_BLOCKS, :m] = init[I_EPOCH_BLOCKS]
+    ck[CK_HEIGHT, :m] = init[I_HEIGHT]
+    ck[CK_EPOCH_SECONDS, :m] = init[I_EPOCH_SECONDS]
+    pr[PR_DIFFICULTY, :m] = d0
+    pr[PR_INV_DIFFICULTY, :m] = 1.0 / d0
+    pr[PR_SUBSIDY, :m] = subsidy_sats(np.int64(init[I_HEIGHT]) + 1) / SATS_PER_BTC
+    pr[PR_HALVING_AT, :m] = next_halving_height(np.int64(init[I_HEIGHT])) - 1.0
+    fb[FB_EMA, :m] = init[I_HASHPRICE_EMA]
     if init[I_LOG_HASHRATE_SD] > 0.0:  # today's hashrate is uncertain: one draw per pair, +/-
         for j in range(n):
             z0 = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, 0, rng.FACTOR_START_HASHRATE)))
-            st[X_LOG_HASHRATE, j] += init[I_LOG_HASHRATE_SD] * z0
-            st[X_LOG_HASHRATE, n + j] -= init[I_LOG_HASHRATE_SD] * z0
+            lg[LG_HASHRATE, j] += init[I_LOG_HASHRATE_SD] * z0
+            lg[LG_HASHRATE, n + j] -= init[I_LOG_HASHRATE_SD] * z0
     n_armed = 0
     while n_armed < n_rw and rw_day[n_armed] < 0:
-        _arm_rewards(n_armed, st, rw_blocks, rw_target, rw_base, m)
+        _arm_rewards(n_armed, ck, pr, rw_blocks, rw_target, rw_base, m)
         n_armed += 1
     next_cp = 1 if n_cp > 0 and cp_days[0] < 0 else 0
-    _refresh_drift(st, par, steps[0, S_LOG_COST], m)
+    _refresh_drift(fb, par, steps[0, S_LOG_COST], m)
 
     h_vol = par[P_H_VOL]
     f_vol = par[P_F_VOL]
@@ -231,86 +251,80 @@ def simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_
     recover = par[P_JH_RECOVERY]
     ew = par[P_EMA_WEIGHT]
     for t in range(n_days):
-        # 1. counter RNG -> normals, per pair (vectorised), and the jump flag words
+        # 1. counter RNG -> normals and which pairs jump today, per pair (branch-free, vectorised)
         for j in range(n):
             c = rng.counter(p0 + j, t, 0)
             z[0, j] = rng.normal_from_bits(rng.random_bits(key, c | np.uint64(rng.FACTOR_BTC)))
             z[1, j] = rng.normal_from_bits(rng.random_bits(key, c | np.uint64(rng.FACTOR_HASHRATE)))
             z[2, j] = rng.normal_from_bits(rng.random_bits(key, c | np.uint64(rng.FACTOR_FEE)))
-        if any_jumps:
-            for j in range(n):
-                words[j] = rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_FLAGS))
-        # 2. correlated shocks, +/- within each pair, into the log state (vectorised)
+            w = rng.random_bits(key, c | np.uint64(rng.FACTOR_JUMP_FLAGS))
+            z[3, j] = max(thr_s - np.float64(w & _FLAG_MASK),
+                          thr_h - np.float64((w >> np.uint64(21)) & _FLAG_MASK),
+                          thr_f - np.float64((w >> np.uint64(42)) & _FLAG_MASK), 0.0)
+        # 2. correlated shocks, +/- within each pair, into the logs (vectorised)
         vol_btc = steps[t, S_BTC_VOL]
         drift_btc = steps[t, S_BTC_DRIFT]
         shift_h = steps[t, S_HASHRATE_SHIFT]
         for j in range(n):
             zs = z[0, j]
-            zh = l10 * zs + l11 * z[1, j]
-            zf = l20 * zs + l21 * z[1, j] + l22 * z[2, j]
             e_btc = vol_btc * zs
-            e_h = h_vol * zh
-            e_f = f_vol * zf
+            e_h = h_vol * (l10 * zs + l11 * z[1, j])
+            e_f = f_vol * (l20 * zs + l21 * z[1, j] + l22 * z[2, j])
             k = n + j
-            st[X_LOG_BTC, j] += drift_btc + e_btc
-            st[X_LOG_BTC, k] += drift_btc - e_btc
-            st[X_LOG_HASHRATE, j] += st[X_HASHRATE_DRIFT, j] + shift_h + e_h
-            st[X_LOG_HASHRATE, k] += st[X_HASHRATE_DRIFT, k] + shift_h - e_h
-            st[X_LOG_FEE, j] += kappa * (level - st[X_LOG_FEE, j]) + e_f
-            st[X_LOG_FEE, k] += kappa * (level - st[X_LOG_FEE, k]) - e_f
+            lg[LG_BTC, j] += drift_btc + e_btc
+            lg[LG_BTC, k] += drift_btc - e_btc
+            lg[LG_HASHRATE, j] += fb[FB_DRIFT, j] + shift_h + e_h
+            lg[LG_HASHRATE, k] += fb[FB_DRIFT, k] + shift_h - e_h
+            lg[LG_FEE, j] += kappa * (level - lg[LG_FEE, j]) + e_f
+            lg[LG_FEE, k] += kappa * (level - lg[LG_FEE, k]) - e_f
         # 3. jumps (scalar, rare)
         if any_jumps:
-            _jumps(key, p0, n, t, words, st, par, thr_s, thr_h, thr_f)
-        # 4. levels, blocks and the day's quantities where no retarget or halving falls (vectorised)
+            for j in range(n):
+                if z[3, j] > 0.0:
+                    _jump(key, p0, n, j, t, lg, par)
+        # 4. levels (vectorised)
         for i in range(m):
-            btc = rng.exp(st[X_LOG_BTC, i])
-            hashrate = rng.exp(st[X_LOG_HASHRATE, i] + st[X_HASHRATE_OUT, i])
-            fee = rng.exp(st[X_LOG_FEE, i])
-            st[X_HASHRATE_OUT, i] -= recover * st[X_HASHRATE_OUT, i]
-            st[X_BTC, i] = btc
-            st[X_HASHRATE, i] = hashrate
-            st[X_FEE, i] = fee
-            d = st[X_DIFFICULTY, i]
-            inv_d = st[X_INV_DIFFICULTY, i]
-            rate = hashrate * RATE_K * inv_d
-            ev = ((st[X_EPOCH_BLOCKS, i] + rate >= protocol.RETARGET_BLOCKS)
-                  | (st[X_HEIGHT, i] + rate >= st[X_HALVING_AT, i]))
-            keep = 0.0 if ev else 1.0
-            st[X_EVENT, i] = 1.0 - keep
-            st[X_EPOCH_BLOCKS, i] += keep * rate
-            st[X_HEIGHT, i] += keep * rate
-            st[X_EPOCH_SECONDS, i] += keep * SECONDS_PER_DAY
-            hv = HV_K * (st[X_SUBSIDY, i] + fee) * inv_d
+            lv[LV_BTC, i] = rng.exp(lg[LG_BTC, i])
+            lv[LV_HASHRATE, i] = rng.exp(lg[LG_HASHRATE, i] + lg[LG_HASHRATE_OUT, i])
+            lv[LV_FEE, i] = rng.exp(lg[LG_FEE, i])
+            lg[LG_HASHRATE_OUT, i] -= recover * lg[LG_HASHRATE_OUT, i]
+        # 5. blocks and the day's quantities where no retarget or halving falls (vectorised)
+        for i in range(m):
+            d = pr[PR_DIFFICULTY, i]
+            inv_d = pr[PR_INV_DIFFICULTY, i]
+            btc = lv[LV_BTC, i]
+            rate = lv[LV_HASHRATE, i] * RATE_K * inv_d
+            # does a retarget or halving fall today? (in floats: a boolean "or" stops the vectoriser)
+            over = max(ck[CK_EPOCH_BLOCKS, i] + rate - protocol.RETARGET_BLOCKS,
+                       ck[CK_HEIGHT, i] + rate - pr[PR_HALVING_AT, i])
+            keep = 1.0 if over < 0.0 else 0.0
+            ck[CK_EVENT, i] = 1.0 - keep
+            ck[CK_EPOCH_BLOCKS, i] += keep * rate
+            ck[CK_HEIGHT, i] += keep * rate
+            ck[CK_EPOCH_SECONDS, i] += keep * SECONDS_PER_DAY
+            hv = HV_K * (pr[PR_SUBSIDY, i] + lv[LV_FEE, i]) * inv_d
             dq[Q_HASHVALUE_BTC, i] = hv
             dq[Q_HASHPRICE_USD, i] = hv * btc
             dq[Q_DIFFICULTY, i] = d
             dq[Q_BTC_USD, i] = btc
             dq[Q_BLOCKS, i] = rate
             dq[Q_DIFF_X_BLOCKS, i] = d * rate
-        if n_rw > 0:  # subsidy / difficulty summed over the blocks, and rewards whose last block fell today
-            for i in range(m):
-                if st[X_EVENT, i] == 0.0:
-                    rate = dq[Q_BLOCKS, i]
-                    slope = st[X_SUBSIDY, i] * st[X_INV_DIFFICULTY, i]
-                    c0 = st[X_CUM_SD, i]
-                    st[X_CUM_SD, i] = c0 + rate * slope
-                    if rw_lo[i] < n_armed:
-                        fix_rewards(i, st[X_HEIGHT, i] - rate, st[X_HEIGHT, i], c0, slope, rw_target, rw_base,
-                                    rw_val, rw_lo, n_armed)
-        # 5. exact piecewise days for paths with an event (scalar, ~7% of path-days)
+        if n_rw > 0:
+            _rewards_today(m, ck, pr, dq, rw_target, rw_base, rw_val, rw_lo, n_armed)
+        # 6. exact piecewise days for paths with an event (scalar)
         for i in range(m):
-            if st[X_EVENT, i] != 0.0:
-                event_day(st, dq, i, t, epoch_idx, ep_ratio, ep_day, d0, rw_target, rw_base, rw_val, rw_lo,
-                          n_armed)
+            if ck[CK_EVENT, i] != 0.0:
+                event_day(lv, ck, pr, dq, i, t, epoch_idx, ep_ratio, ep_day, d0, rw_target, rw_base, rw_val,
+                          rw_lo, n_armed)
         while n_armed < n_rw and rw_day[n_armed] == t:  # rewards counted from the close of today
-            _arm_rewards(n_armed, st, rw_blocks, rw_target, rw_base, m)
+            _arm_rewards(n_armed, ck, pr, rw_blocks, rw_target, rw_base, m)
             n_armed += 1
-        # 6. running sums per path, the feedback EMA, per-day pair-mean sums (vectorised)
+        # 7. running sums per path, the feedback EMA, per-day pair-mean sums (vectorised)
         for q in range(nq):
             for i in range(m):
                 cum[q, i] += dq[q, i]
         for i in range(m):
-            st[X_EMA, i] += ew * (dq[Q_HASHPRICE_USD, i] - st[X_EMA, i])
+            fb[FB_EMA, i] += ew * (dq[Q_HASHPRICE_USD, i] - fb[FB_EMA, i])
         if want_daily:
             s_hp = 0.0
             s_hp2 = 0.0
@@ -347,9 +361,9 @@ def simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_
             cps[next_cp] = cum
             next_cp += 1
         if has_samples:
-            _samples(p0, n, t, st, dq, samples)
+            _samples(p0, n, t, lv, dq, samples)
         if (t + 1) % refresh == 0:  # the feedback drift, refreshed every few days
-            _refresh_drift(st, par, steps[t, S_LOG_COST], m)
+            _refresh_drift(fb, par, steps[t, S_LOG_COST], m)
 
     if store_paths:
         window_values(cps, n, win_cp0, win_cp1, win_len, row0, win_out)

@@ -41,8 +41,16 @@ R_MIN, R_MAX = range(2)
  SP_BLOCKS) = range(6)
 N_SAMPLE_FIELDS = 6
 
-# per-path state of a block (rows of the kernel's working array, one column per path)
-(X_LOG_BTC, X_LOG_HASHRATE, X_HASHRATE_OUT, X_LOG_FEE, X_DIFFICULTY, X_INV_DIFFICULTY, X_HEIGHT,
- X_EPOCH_BLOCKS, X_EPOCH_SECONDS, X_T_FIRST, X_SUBSIDY, X_HALVING_AT, X_EMA, X_HASHRATE_DRIFT,
- X_CUM_SD, X_BTC, X_HASHRATE, X_FEE, X_EVENT) = range(19)
-N_STATE = 19
+# per-path state of a block, by how often it changes (one array each, one column per path):
+# logs (every day), levels (every day), the epoch clock (every day), the protocol state (at
+# retargets and halvings) and the hashprice feedback
+LG_BTC, LG_HASHRATE, LG_HASHRATE_OUT, LG_FEE = range(4)
+N_LG = 4
+LV_BTC, LV_HASHRATE, LV_FEE = range(3)
+N_LV = 3
+CK_EPOCH_BLOCKS, CK_HEIGHT, CK_EPOCH_SECONDS, CK_EVENT = range(4)
+N_CK = 4
+PR_DIFFICULTY, PR_INV_DIFFICULTY, PR_SUBSIDY, PR_HALVING_AT, PR_T_FIRST, PR_CUM_SD = range(6)
+N_PR = 6
+FB_EMA, FB_DRIFT = range(2)
+N_FB = 2
