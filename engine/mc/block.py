@@ -112,7 +112,7 @@ def _rows(n_rows, n_cols):
     return np.zeros((n_rows, n_cols + _ROW_PAD))
 
 
-@njit(cache=True, nogil=True)
+@njit(inline="always")
 def _jump(key, p0, n, j, t, lg, par):
     """Jumps of pair j on day t (its flag word fired): sizes antithetic within the pair, added to
     the logs. The word is drawn again here: 3 flags of 21 bits against their thresholds."""
@@ -209,6 +209,7 @@ def simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_
     cum = _rows(N_QUANTITIES, m)
     cps = np.zeros((n_cp, N_QUANTITIES, m + _ROW_PAD))
     epoch_idx = np.zeros(m, np.int64)
+    ev_list = np.zeros(m + 1, np.int64)
     ep_ratio = np.empty((n_epochs, m))  # D_k / D_0 and start day of each path's epochs
     ep_day = np.empty((n_epochs, m))
     rw_target = np.empty((n_rw, m))
@@ -312,10 +313,13 @@ def simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_
         if n_rw > 0:
             _rewards_today(m, ck, pr, dq, rw_target, rw_base, rw_val, rw_lo, n_armed)
         # 6. exact piecewise days for paths with an event (scalar)
-        for i in range(m):
-            if ck[CK_EVENT, i] != 0.0:
-                event_day(lv, ck, pr, dq, i, t, epoch_idx, ep_ratio, ep_day, d0, rw_target, rw_base, rw_val,
-                          rw_lo, n_armed)
+        n_ev = 0
+        for i in range(m):  # the paths with an event, listed without a data-dependent branch
+            ev_list[n_ev] = i
+            n_ev += np.int64(ck[CK_EVENT, i])
+        for e in range(n_ev):
+            event_day(lv, ck, pr, dq, ev_list[e], t, epoch_idx, ep_ratio, ep_day, d0, rw_target, rw_base, rw_val,
+                      rw_lo, n_armed)
         while n_armed < n_rw and rw_day[n_armed] == t:  # rewards counted from the close of today
             _arm_rewards(n_armed, ck, pr, rw_blocks, rw_target, rw_base, m)
             n_armed += 1

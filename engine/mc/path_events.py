@@ -1,6 +1,6 @@
 """The rare, scalar parts of a simulated day: retargets and halvings at their fractional times,
-and the reward fixings whose last block falls in a stretch of blocks. Kept out of the day loop
-(not inlined) so that loop stays small and vectorises."""
+and the reward fixings whose last block falls in a stretch of blocks. Inlined where called: a
+compiled call that takes arrays costs two atomic reference-count updates per array."""
 
 import numpy as np
 from numba import njit
@@ -37,7 +37,7 @@ next_halving_height = njit(cache=True)(protocol.next_halving_height)
 _retarget_difficulty = njit(cache=True)(protocol.retarget_difficulty)
 
 
-@njit(cache=True, nogil=True, error_model=_ERR)
+@njit(inline="always", error_model=_ERR)
 def fix_rewards(i, h0, h1, c0, slope, rw_target, rw_base, rw_val, rw_lo, n_armed):
     """Record the reward fixings of path ``i`` whose target height falls in (h0, h1], a stretch
     of blocks with one subsidy / difficulty ``slope`` and cumulative sum ``c0`` at ``h0``."""
@@ -48,7 +48,7 @@ def fix_rewards(i, h0, h1, c0, slope, rw_target, rw_base, rw_val, rw_lo, n_armed
         rw_lo[i] += 1
 
 
-@njit(cache=True, nogil=True, error_model=_ERR)
+@njit(inline="always", error_model=_ERR)
 def event_day(lv, ck, pr, dq, i, t, epoch_idx, ep_ratio, ep_day, d0, rw_target, rw_base, rw_val, rw_lo, n_armed):
     """Exact piecewise day for path ``i`` with a retarget or halving: each stretch between events
     at its own difficulty and subsidy. Updates the path's epoch clock ``ck`` and protocol state
