@@ -15,7 +15,7 @@ from numba import njit
 from curves import protocol
 from curves.units import SATS_PER_BTC, SECONDS_PER_DAY
 from engine.mc import rng
-from engine.mc.block_summary import day_histograms, epoch_sums, path_fixings, window_moments, window_values
+from engine.mc.block_summary import day_histograms
 from engine.mc.layout import (
     CK_EPOCH_BLOCKS,
     CK_EPOCH_SECONDS,
@@ -112,21 +112,52 @@ def _rows(n_rows, n_cols):
     return np.zeros((n_rows, n_cols + _ROW_PAD))
 
 
+@njit(cache=True, nogil=True)
+def _initial_state(key, p0, n, init, lg, ck, pr, fb):
+    """Every path of the block at today's state; with an uncertain hashrate, one draw per pair, +/-."""
+    d0 = init[I_DIFFICULTY]
+    sub0 = subsidy_sats(np.int64(init[I_HEIGHT]) + 1) / SATS_PER_BTC
+    halv0 = next_halving_height(np.int64(init[I_HEIGHT])) - 1.0
+    for i in range(2 * n):
+        lg[LG_BTC, i] = init[I_LOG_BTC]
+        lg[LG_HASHRATE, i] = init[I_LOG_HASHRATE_HS]  # LG_HASHRATE_OUT: log hashrate offline after a jump
+        lg[LG_FEE, i] = init[I_LOG_FEE]
+        ck[CK_EPOCH_BLOCKS, i] = init[I_EPOCH_BLOCKS]
+        ck[CK_HEIGHT, i] = init[I_HEIGHT]
+        ck[CK_EPOCH_SECONDS, i] = init[I_EPOCH_SECONDS]
+        pr[PR_DIFFICULTY, i] = d0
+        pr[PR_INV_DIFFICULTY, i] = 1.0 / d0
+        pr[PR_SUBSIDY, i] = sub0
+        pr[PR_HALVING_AT, i] = halv0
+        fb[FB_EMA, i] = init[I_HASHPRICE_EMA]
+    if init[I_LOG_HASHRATE_SD] > 0.0:
+        for j in range(n):
+            z0 = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, 0, rng.FACTOR_START_HASHRATE)))
+            lg[LG_HASHRATE, j] += init[I_LOG_HASHRATE_SD] * z0
+            lg[LG_HASHRATE, n + j] -= init[I_LOG_HASHRATE_SD] * z0
+
+
+@njit(cache=True, nogil=True)
+def _normal_at(key, pair, t, factor):
+    """The normal keyed on (pair, day, factor), for scalar code (one compiled copy)."""
+    return rng.normal_from_bits(rng.random_bits(key, rng.counter(pair, t, factor)))
+
+
 @njit(inline="always")
 def _jump(key, p0, n, j, t, lg, par):
     """Jumps of pair j on day t (its flag word fired): sizes antithetic within the pair, added to
     the logs. The word is drawn again here: 3 flags of 21 bits against their thresholds."""
     w = rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_FLAGS))
     if np.float64(w & _FLAG_MASK) < par[P_JS_THRESHOLD]:
-        z = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_BTC)))
+        z = _normal_at(key, p0 + j, t, rng.FACTOR_JUMP_SIZE_BTC)
         lg[LG_BTC, j] += par[P_JS_MEAN] + par[P_JS_STD] * z
         lg[LG_BTC, n + j] += par[P_JS_MEAN] - par[P_JS_STD] * z
     if np.float64((w >> np.uint64(21)) & _FLAG_MASK) < par[P_JH_THRESHOLD]:
-        z = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_HASHRATE)))
+        z = _normal_at(key, p0 + j, t, rng.FACTOR_JUMP_SIZE_HASHRATE)
         lg[LG_HASHRATE_OUT, j] += par[P_JH_MEAN] + par[P_JH_STD] * z
         lg[LG_HASHRATE_OUT, n + j] += par[P_JH_MEAN] - par[P_JH_STD] * z
     if np.float64((w >> np.uint64(42)) & _FLAG_MASK) < par[P_JF_THRESHOLD]:
-        z = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_SIZE_FEE)))
+        z = _normal_at(key, p0 + j, t, rng.FACTOR_JUMP_SIZE_FEE)
         lg[LG_FEE, j] += par[P_JF_MEAN] + par[P_JF_STD] * z
         lg[LG_FEE, n + j] += par[P_JF_MEAN] - par[P_JF_STD] * z
 
@@ -176,18 +207,18 @@ def _rewards_today(m, ck, pr, dq, rw_target, rw_base, rw_val, rw_lo, n_armed):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
-def simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_len, day_slot,
-                   ep_req, rw_day, rw_blocks, store_paths, want_moments, want_daily, want_dxb,
-                   n_epoch_hist, row0, win_out, mom, daily, epochs, samples, epoch_hist, epoch_range,
-                   day_hist, day_range, ep_out, rw_out):
-    """Pairs p0..p0+n-1 over all days; writes this block's slices of the kernel's outputs (see
-    ``engine.mc.kernel.simulate_chunk``) and adds its counts to the lane's histograms.
+def simulate_block(seed, p0, n, steps, par, init, cp_days, day_slot, rw_day, rw_blocks, want_daily, want_dxb,
+                   n_epochs, daily, samples, day_hist, day_range):
+    """Pairs p0..p0+n-1 over all days: the block's per-day pair-mean sums into ``daily`` (when
+    ``want_daily``), its sample paths and day histograms (into the lane's ``day_hist``/``day_range``).
 
-    ``want_daily``: the per-day pair-mean sums; ``want_dxb``: the D x blocks window quantity
-    (else left at zero); reward sums run only when ``rw_day`` asks for fixings."""
+    Returns what :mod:`engine.mc.block_summary` reduces: the per-path running sums of the window
+    quantities at each checkpoint, ``cps[n_checkpoints, N_QUANTITIES, >= 2n]`` (D x blocks left
+    at zero unless ``want_dxb``), each path's epoch count, ``D_k / D_0`` and start day of its
+    first ``n_epochs`` epochs, and its reward fixings (NaN where not reached)."""
     n_days = steps.shape[0]
     m = 2 * n
-    n_epochs = epochs.shape[0]
+    key = rng.seed_key(seed)
     n_rw = rw_day.size
     nq = N_QUANTITIES if want_dxb else Q_DIFF_X_BLOCKS  # D x blocks is the last quantity
     n_cp = cp_days.size
@@ -217,22 +248,7 @@ def simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_
     rw_val = np.full((n_rw, m), np.nan)
     rw_lo = np.zeros(m, np.int64)
 
-    lg[LG_BTC, :m] = init[I_LOG_BTC]
-    lg[LG_HASHRATE, :m] = init[I_LOG_HASHRATE_HS]  # LG_HASHRATE_OUT: log hashrate offline after a jump
-    lg[LG_FEE, :m] = init[I_LOG_FEE]
-    ck[CK_EPOCH_BLOCKS, :m] = init[I_EPOCH_BLOCKS]
-    ck[CK_HEIGHT, :m] = init[I_HEIGHT]
-    ck[CK_EPOCH_SECONDS, :m] = init[I_EPOCH_SECONDS]
-    pr[PR_DIFFICULTY, :m] = d0
-    pr[PR_INV_DIFFICULTY, :m] = 1.0 / d0
-    pr[PR_SUBSIDY, :m] = subsidy_sats(np.int64(init[I_HEIGHT]) + 1) / SATS_PER_BTC
-    pr[PR_HALVING_AT, :m] = next_halving_height(np.int64(init[I_HEIGHT])) - 1.0
-    fb[FB_EMA, :m] = init[I_HASHPRICE_EMA]
-    if init[I_LOG_HASHRATE_SD] > 0.0:  # today's hashrate is uncertain: one draw per pair, +/-
-        for j in range(n):
-            z0 = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, 0, rng.FACTOR_START_HASHRATE)))
-            lg[LG_HASHRATE, j] += init[I_LOG_HASHRATE_SD] * z0
-            lg[LG_HASHRATE, n + j] -= init[I_LOG_HASHRATE_SD] * z0
+    _initial_state(key, p0, n, init, lg, ck, pr, fb)
     n_armed = 0
     while n_armed < n_rw and rw_day[n_armed] < 0:
         _arm_rewards(n_armed, ck, pr, rw_blocks, rw_target, rw_base, m)
@@ -252,16 +268,17 @@ def simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_
     recover = par[P_JH_RECOVERY]
     ew = par[P_EMA_WEIGHT]
     for t in range(n_days):
-        # 1. counter RNG -> normals and which pairs jump today, per pair (branch-free, vectorised)
-        for j in range(n):
-            c = rng.counter(p0 + j, t, 0)
-            z[0, j] = rng.normal_from_bits(rng.random_bits(key, c | np.uint64(rng.FACTOR_BTC)))
-            z[1, j] = rng.normal_from_bits(rng.random_bits(key, c | np.uint64(rng.FACTOR_HASHRATE)))
-            z[2, j] = rng.normal_from_bits(rng.random_bits(key, c | np.uint64(rng.FACTOR_FEE)))
-            w = rng.random_bits(key, c | np.uint64(rng.FACTOR_JUMP_FLAGS))
-            z[3, j] = max(thr_s - np.float64(w & _FLAG_MASK),
-                          thr_h - np.float64((w >> np.uint64(21)) & _FLAG_MASK),
-                          thr_f - np.float64((w >> np.uint64(42)) & _FLAG_MASK), 0.0)
+        # 1. counter RNG -> normals (factor by factor: one compiled copy of the transform), and
+        # which pairs jump today (branch-free; vectorised)
+        for f in range(3):
+            for j in range(n):
+                z[f, j] = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, f)))
+        if any_jumps:
+            for j in range(n):
+                w = rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_FLAGS))
+                z[3, j] = max(thr_s - np.float64(w & _FLAG_MASK),
+                              thr_h - np.float64((w >> np.uint64(21)) & _FLAG_MASK),
+                              thr_f - np.float64((w >> np.uint64(42)) & _FLAG_MASK), 0.0)
         # 2. correlated shocks, +/- within each pair, into the logs (vectorised)
         vol_btc = steps[t, S_BTC_VOL]
         drift_btc = steps[t, S_BTC_DRIFT]
@@ -362,16 +379,13 @@ def simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_
         if slot >= 0:  # distributions of the day's index and difficulty
             day_histograms(dq, m, np.log(init[I_INDEX_REF_USD]), np.log(d0), day_hist[slot], day_range[slot])
         while next_cp < n_cp and cp_days[next_cp] == t:
-            cps[next_cp] = cum
+            for q in range(nq):
+                for i in range(m):
+                    cps[next_cp, q, i] = cum[q, i]
             next_cp += 1
         if has_samples:
             _samples(p0, n, t, lv, dq, samples)
         if (t + 1) % refresh == 0:  # the feedback drift, refreshed every few days
             _refresh_drift(fb, par, steps[t, S_LOG_COST], m)
 
-    if store_paths:
-        window_values(cps, n, win_cp0, win_cp1, win_len, row0, win_out)
-        path_fixings(n, row0, ep_req, epoch_idx, ep_ratio, ep_day, d0, rw_val, ep_out, rw_out)
-    if want_moments:
-        window_moments(cps, n, win_cp0, win_cp1, win_len, mom)
-    epoch_sums(n, epoch_idx, ep_ratio, ep_day, n_epoch_hist, epochs, epoch_hist, epoch_range)
+    return cps, epoch_idx, ep_ratio, ep_day, rw_val

@@ -1,9 +1,11 @@
 """The fused Monte Carlo kernel: daily steps of BTC, hashrate and fees, exact retargets and
 halvings, reduced on the fly to per-path window averages ("fixings") and per-day moments.
 
-Paths go in blocks of antithetic pairs (:mod:`engine.mc.block` simulates one). A *lane* runs
-blocks lane, lane + n_lanes, ... on one thread; lanes are compiled functions that release the
-GIL and run on plain Python threads. Block results are reduced by the caller in block order, so
+Paths go in blocks of antithetic pairs (:mod:`engine.mc.block` simulates one and
+:mod:`engine.mc.block_summary` reduces it). A *lane* runs blocks lane, lane + n_lanes, ... on one
+plain Python thread; the compiled functions release the GIL. Each is compiled on its own (a
+compiled function that calls another re-optimises the callee's code with its own), which keeps
+the first run's compile short. Block results are reduced by the caller in block order, so
 sums never depend on threads.
 
 Distributions: each retarget's difficulty (per epoch) and, on requested days, the daily index
@@ -15,13 +17,14 @@ memory is lanes x histograms x bins.
 import threading
 
 import numpy as np
-from numba import njit
 
-from engine.mc import rng
 from engine.mc.block import simulate_block
+from engine.mc.block_summary import epoch_sums, path_fixings, window_values
+from engine.mc.block_summary import window_moments as summary_moments
 from engine.mc.histogram import N_BINS
 from engine.mc.layout import *  # noqa: F403  (the layout is part of this module's interface)
 from engine.mc.layout import (
+    I_DIFFICULTY,
     N_DAILY,
     N_EPOCH_FIXINGS,
     N_EPOCH_SUMS,
@@ -33,23 +36,6 @@ from engine.mc.layout import (
     R_MIN,
 )
 from engine.mc.path_events import REWARD_K  # noqa: F401  (BTC per PH/s per (subsidy / D) per block)
-
-
-@njit(cache=True, nogil=True)
-def simulate_lane(lane, n_lanes, seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_days, win_cp0,
-                  win_cp1, win_len, day_slot, ep_req, rw_day, rw_blocks, store_paths, want_moments, want_daily,
-                  want_dxb, n_epoch_hist, win_out, moments, daily, epochs, samples, epoch_hist, epoch_range,
-                  day_hist, day_range, ep_out, rw_out):
-    """Blocks lane, lane + n_lanes, ... of a chunk (see :func:`simulate_chunk`)."""
-    n_blocks = daily.shape[0]
-    key = rng.seed_key(seed)
-    for blk in range(lane, n_blocks, n_lanes):
-        p0 = pair_start + blk * block_pairs
-        n = min(block_pairs, pair_start + n_pairs - p0)
-        simulate_block(key, p0, n, steps, par, init, cp_days, win_cp0, win_cp1, win_len, day_slot, ep_req,
-                       rw_day, rw_blocks, store_paths, want_moments, want_daily, want_dxb, n_epoch_hist,
-                       2 * blk * block_pairs, win_out, moments[blk], daily[blk], epochs[blk], samples,
-                       epoch_hist[lane], epoch_range[lane], day_hist[lane], day_range[lane], ep_out, rw_out)
 
 
 def _ints(a):
@@ -109,33 +95,51 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     day_range = np.empty((n_lanes, n_slots, 2, 2))
     day_range[..., R_MIN] = np.inf
     day_range[..., R_MAX] = -np.inf
-    args = (int(seed), int(pair_start), int(n_pairs), int(block_pairs), _floats(steps),
-            _floats(par), _floats(init), _ints(cp_days), _ints(win_cp0), _ints(win_cp1), _floats(win_len),
-            _ints(day_slot), _ints(ep_req), _ints(rw_day), _floats(rw_blocks), bool(store_paths),
-            bool(window_moments), bool(daily), bool(difficulty_x_blocks), int(n_epoch_hist), win_out, moments,
-            daily_sums, epochs, samples, epoch_hist, epoch_range, day_hist, day_range, ep_out, rw_out)
-    _run_lanes(n_lanes, args)
+    steps, par, init, win_len, rw_blocks = (_floats(a) for a in (steps, par, init, win_len, rw_blocks))
+    cp_days, win_cp0, win_cp1, day_slot, ep_req, rw_day = (_ints(a) for a in (cp_days, win_cp0, win_cp1, day_slot,
+                                                                                ep_req, rw_day))
+    d0 = float(init[I_DIFFICULTY])
+    seed = int(seed)
+
+    def lane(k):
+        """Blocks k, k + n_lanes, ... on one thread."""
+        for blk in range(k, n_blocks, n_lanes):
+            p0 = pair_start + blk * block_pairs
+            n = min(block_pairs, pair_start + n_pairs - p0)
+            cps, epoch_idx, ep_ratio, ep_day, rw_val = simulate_block(
+                seed, p0, n, steps, par, init, cp_days, day_slot, rw_day, rw_blocks, bool(daily),
+                bool(difficulty_x_blocks), n_epochs, daily_sums[blk], samples, day_hist[k], day_range[k])
+            row0 = 2 * blk * block_pairs
+            if store_paths:
+                window_values(cps, n, win_cp0, win_cp1, win_len, row0, win_out)
+                path_fixings(n, row0, ep_req, epoch_idx, ep_ratio, ep_day, d0, rw_val, ep_out, rw_out)
+            if window_moments:
+                summary_moments(cps, n, win_cp0, win_cp1, win_len, moments[blk])
+            epoch_sums(n, epoch_idx, ep_ratio, ep_day, n_epoch_hist, epochs[blk], epoch_hist[k], epoch_range[k])
+
+    _run_lanes(n_lanes, lane)
     if not difficulty_x_blocks:
         win_out[:, :, Q_DIFF_X_BLOCKS] = np.nan
     return (win_out, moments, daily_sums, epochs, samples, epoch_hist, epoch_range, day_hist, day_range, ep_out,
             rw_out)
 
 
-def _run_lanes(n_lanes, args):
-    """Lane 0 on the calling thread, the others on their own threads (the lanes release the GIL)."""
+def _run_lanes(n_lanes, lane):
+    """``lane(0)`` on the calling thread, the others on their own threads (the compiled block
+    functions release the GIL)."""
     errors = []
 
-    def lane(k):
+    def run(k):
         try:
-            simulate_lane(k, n_lanes, *args)
+            lane(k)
         except BaseException as exc:  # re-raised on the calling thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=lane, args=(k,), daemon=True) for k in range(1, n_lanes)]
+    threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(1, n_lanes)]
     for th in threads:
         th.start()
     try:
-        lane(0)
+        run(0)
     finally:
         for th in threads:
             th.join()
