@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from curves import protocol
-from curves.units import SATS_PER_BTC, SECONDS_PER_DAY
+from curves.units import SECONDS_PER_DAY
 from engine.mc import rng
 from engine.mc.block_summary import day_histograms
 from engine.mc.layout import (
@@ -99,7 +99,7 @@ from engine.mc.layout import (
     SP_HASHPRICE_USD,
     SP_HASHRATE_HS,
 )
-from engine.mc.path_events import HV_K, RATE_K, event_day, fix_rewards, next_halving_height, subsidy_sats
+from engine.mc.path_events import HV_K, RATE_K, event_day, fix_rewards
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _FLAG_MASK = np.uint64((1 << rng.JUMP_FLAG_BITS) - 1)
@@ -113,11 +113,10 @@ def _rows(n_rows, n_cols):
 
 
 @njit(cache=True, nogil=True)
-def _initial_state(key, p0, n, init, lg, ck, pr, fb):
-    """Every path of the block at today's state; with an uncertain hashrate, one draw per pair, +/-."""
+def _initial_state(key, p0, n, init, sub0, halv0, lg, ck, pr, fb):
+    """Every path of the block at today's state (subsidy ``sub0`` until height ``halv0``); with an
+    uncertain hashrate, one draw per pair, +/-."""
     d0 = init[I_DIFFICULTY]
-    sub0 = subsidy_sats(np.int64(init[I_HEIGHT]) + 1) / SATS_PER_BTC
-    halv0 = next_halving_height(np.int64(init[I_HEIGHT])) - 1.0
     for i in range(2 * n):
         lg[LG_BTC, i] = init[I_LOG_BTC]
         lg[LG_HASHRATE, i] = init[I_LOG_HASHRATE_HS]  # LG_HASHRATE_OUT: log hashrate offline after a jump
@@ -207,10 +206,11 @@ def _rewards_today(m, ck, pr, dq, rw_target, rw_base, rw_val, rw_lo, n_armed):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
-def simulate_block(seed, p0, n, steps, par, init, cp_days, day_slot, rw_day, rw_blocks, want_daily, want_dxb,
-                   n_epochs, daily, samples, day_hist, day_range):
-    """Pairs p0..p0+n-1 over all days: the block's per-day pair-mean sums into ``daily`` (when
-    ``want_daily``), its sample paths and day histograms (into the lane's ``day_hist``/``day_range``).
+def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, day_slot, rw_day, rw_blocks, want_daily,
+                   want_dxb, n_epochs, daily, samples, day_hist, day_range):
+    """Pairs p0..p0+n-1 over all days, today's subsidy being ``sub0`` BTC until height ``halv0``:
+    the block's per-day pair-mean sums into ``daily`` (when ``want_daily``), its sample paths and
+    day histograms (into the lane's ``day_hist``/``day_range``).
 
     Returns what :mod:`engine.mc.block_summary` reduces: the per-path running sums of the window
     quantities at each checkpoint, ``cps[n_checkpoints, N_QUANTITIES, >= 2n]`` (D x blocks left
@@ -248,7 +248,7 @@ def simulate_block(seed, p0, n, steps, par, init, cp_days, day_slot, rw_day, rw_
     rw_val = np.full((n_rw, m), np.nan)
     rw_lo = np.zeros(m, np.int64)
 
-    _initial_state(key, p0, n, init, lg, ck, pr, fb)
+    _initial_state(key, p0, n, init, sub0, halv0, lg, ck, pr, fb)
     n_armed = 0
     while n_armed < n_rw and rw_day[n_armed] < 0:
         _arm_rewards(n_armed, ck, pr, rw_blocks, rw_target, rw_base, m)

@@ -18,6 +18,8 @@ import threading
 
 import numpy as np
 
+from curves import protocol
+from curves.units import SATS_PER_BTC
 from engine.mc.block import simulate_block
 from engine.mc.block_summary import epoch_sums, path_fixings, window_values
 from engine.mc.block_summary import window_moments as summary_moments
@@ -25,6 +27,7 @@ from engine.mc.histogram import N_BINS
 from engine.mc.layout import *  # noqa: F403  (the layout is part of this module's interface)
 from engine.mc.layout import (
     I_DIFFICULTY,
+    I_HEIGHT,
     N_DAILY,
     N_EPOCH_FIXINGS,
     N_EPOCH_SUMS,
@@ -99,6 +102,9 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     cp_days, win_cp0, win_cp1, day_slot, ep_req, rw_day = (_ints(a) for a in (cp_days, win_cp0, win_cp1, day_slot,
                                                                                 ep_req, rw_day))
     d0 = float(init[I_DIFFICULTY])
+    height = int(init[I_HEIGHT])
+    sub0 = protocol.subsidy_sats(height + 1) / SATS_PER_BTC
+    halv0 = protocol.next_halving_height(height) - 1.0
     seed = int(seed)
 
     def lane(k):
@@ -107,7 +113,7 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
             p0 = pair_start + blk * block_pairs
             n = min(block_pairs, pair_start + n_pairs - p0)
             cps, epoch_idx, ep_ratio, ep_day, rw_val = simulate_block(
-                seed, p0, n, steps, par, init, cp_days, day_slot, rw_day, rw_blocks, bool(daily),
+                seed, p0, n, steps, par, init, sub0, halv0, cp_days, day_slot, rw_day, rw_blocks, bool(daily),
                 bool(difficulty_x_blocks), n_epochs, daily_sums[blk], samples, day_hist[k], day_range[k])
             row0 = 2 * blk * block_pairs
             if store_paths:

@@ -31,10 +31,9 @@ HV_K = SECONDS_PER_DAY * 1e15 / TWO_POW_32  # BTC per PH/s per day per (BTC per 
 REWARD_K = protocol.BLOCK_INTERVAL_S * 1e15 / TWO_POW_32  # BTC per PH/s per (subsidy / D) per block
 RATE_K = SECONDS_PER_DAY / TWO_POW_32  # blocks per day per (H/s / D)
 _ERR = "numpy"  # float division by zero gives inf, not an exception: divisions vectorise
-# the protocol's rules, compiled (curves.protocol is plain Python)
-subsidy_sats = njit(cache=True)(protocol.subsidy_sats)
-next_halving_height = njit(cache=True)(protocol.next_halving_height)
-_retarget_difficulty = njit(cache=True)(protocol.retarget_difficulty)
+# the protocol's rules, compiled into the event day (curves.protocol is plain Python)
+_subsidy_sats = njit(inline="always")(protocol.subsidy_sats)
+_retarget_difficulty = njit(inline="always")(protocol.retarget_difficulty)
 
 
 @njit(inline="always", error_model=_ERR)
@@ -93,7 +92,7 @@ def event_day(lv, ck, pr, dq, i, t, epoch_idx, ep_ratio, ep_day, d0, rw_target, 
         if hit:
             if to_halv <= to_ret:
                 h = halv_at
-                sub = subsidy_sats(np.int64(halv_at) + 1) / SATS_PER_BTC
+                sub = _subsidy_sats(np.int64(halv_at) + 1) / SATS_PER_BTC
                 halv_at += protocol.HALVING_INTERVAL_BLOCKS
             if to_ret <= to_halv:
                 d_new = _retarget_difficulty(d, s_ep - pr[PR_T_FIRST, i])
