@@ -184,10 +184,16 @@ def _refresh_drift(fb, par, log_cost, m):
 
 
 @njit(cache=True, nogil=True)
-def _arm_rewards(r, ck, pr, rw_blocks, rw_target, rw_base, m):
-    for i in range(m):
-        rw_target[r, i] = ck[CK_HEIGHT, i] + rw_blocks[r]
-        rw_base[r, i] = pr[PR_CUM_SD, i]
+def _arm_rewards(day, n_armed, rewards, ck, pr, rw_target, rw_base, m):
+    """Start counting the rewards due from the close of ``day`` (-1: from the start); returns
+    how many are counting."""
+    rw_day, rw_blocks = rewards
+    while n_armed < rw_day.size and rw_day[n_armed] == day:
+        for i in range(m):
+            rw_target[n_armed, i] = ck[CK_HEIGHT, i] + rw_blocks[n_armed]
+            rw_base[n_armed, i] = pr[PR_CUM_SD, i]
+        n_armed += 1
+    return n_armed
 
 
 @njit(cache=True, nogil=True)
@@ -206,11 +212,13 @@ def _rewards_today(m, ck, pr, dq, rw_target, rw_base, rw_val, rw_lo, n_armed):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
-def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, day_slot, rw_day, rw_blocks, want_daily,
-                   want_dxb, n_epochs, daily, samples, day_hist, day_range):
+def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, rewards, want_daily, want_dxb, n_epochs,
+                   daily, samples, hists):
     """Pairs p0..p0+n-1 over all days, today's subsidy being ``sub0`` BTC until height ``halv0``:
-    the block's per-day pair-mean sums into ``daily`` (when ``want_daily``), its sample paths and
-    day histograms (into the lane's ``day_hist``/``day_range``).
+    the block's per-day pair-mean sums into ``daily`` (when ``want_daily``), its sample paths
+    (``samples``) and day histograms (``hists``: ``(day_slot, day_hist, day_range)``, the lane's).
+    ``rewards`` is ``(rw_day, rw_blocks)``. Each of the last three may be None: the code for it is
+    then not compiled (what a run needs is compiled on first use).
 
     Returns what :mod:`engine.mc.block_summary` reduces: the per-path running sums of the window
     quantities at each checkpoint, ``cps[n_checkpoints, N_QUANTITIES, >= 2n]`` (D x blocks left
@@ -219,7 +227,9 @@ def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, day_slot
     n_days = steps.shape[0]
     m = 2 * n
     key = rng.seed_key(seed)
-    n_rw = rw_day.size
+    n_rw = 0
+    if rewards is not None:
+        n_rw = rewards[0].size
     nq = N_QUANTITIES if want_dxb else Q_DIFF_X_BLOCKS  # D x blocks is the last quantity
     n_cp = cp_days.size
     d0 = init[I_DIFFICULTY]
@@ -228,7 +238,6 @@ def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, day_slot
     thr_h = par[P_JH_THRESHOLD]
     thr_f = par[P_JF_THRESHOLD]
     any_jumps = par[P_JS_THRESHOLD] > 0 or par[P_JH_THRESHOLD] > 0 or par[P_JF_THRESHOLD] > 0
-    has_samples = 2 * p0 < samples.shape[0]
 
     z = _rows(4, n)  # three normals, and > 0 where the pair's jump word fires
     lg = _rows(N_LG, m)
@@ -250,9 +259,8 @@ def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, day_slot
 
     _initial_state(key, p0, n, init, sub0, halv0, lg, ck, pr, fb)
     n_armed = 0
-    while n_armed < n_rw and rw_day[n_armed] < 0:
-        _arm_rewards(n_armed, ck, pr, rw_blocks, rw_target, rw_base, m)
-        n_armed += 1
+    if rewards is not None:
+        n_armed = _arm_rewards(-1, n_armed, rewards, ck, pr, rw_target, rw_base, m)
     next_cp = 1 if n_cp > 0 and cp_days[0] < 0 else 0
     _refresh_drift(fb, par, steps[0, S_LOG_COST], m)
 
@@ -327,7 +335,7 @@ def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, day_slot
             dq[Q_BTC_USD, i] = btc
             dq[Q_BLOCKS, i] = rate
             dq[Q_DIFF_X_BLOCKS, i] = d * rate
-        if n_rw > 0:
+        if rewards is not None:
             _rewards_today(m, ck, pr, dq, rw_target, rw_base, rw_val, rw_lo, n_armed)
         # 6. exact piecewise days for paths with an event (scalar)
         n_ev = 0
@@ -337,9 +345,8 @@ def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, day_slot
         for e in range(n_ev):
             event_day(lv, ck, pr, dq, ev_list[e], t, epoch_idx, ep_ratio, ep_day, d0, rw_target, rw_base, rw_val,
                       rw_lo, n_armed)
-        while n_armed < n_rw and rw_day[n_armed] == t:  # rewards counted from the close of today
-            _arm_rewards(n_armed, ck, pr, rw_blocks, rw_target, rw_base, m)
-            n_armed += 1
+        if rewards is not None:  # rewards counted from the close of today
+            n_armed = _arm_rewards(t, n_armed, rewards, ck, pr, rw_target, rw_base, m)
         # 7. running sums per path, the feedback EMA, per-day pair-mean sums (vectorised)
         for q in range(nq):
             for i in range(m):
@@ -375,15 +382,16 @@ def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, day_slot
             daily[t, D_BTC2] = s_s2
             daily[t, D_HP_BTC] = s_hps
             daily[t, D_DIFF] = s_d
-        slot = day_slot[t]
-        if slot >= 0:  # distributions of the day's index and difficulty
-            day_histograms(dq, m, np.log(init[I_INDEX_REF_USD]), np.log(d0), day_hist[slot], day_range[slot])
+        if hists is not None:  # distributions of the day's index and difficulty
+            slot = hists[0][t]
+            if slot >= 0:
+                day_histograms(dq, m, np.log(init[I_INDEX_REF_USD]), np.log(d0), hists[1][slot], hists[2][slot])
         while next_cp < n_cp and cp_days[next_cp] == t:
             for q in range(nq):
                 for i in range(m):
                     cps[next_cp, q, i] = cum[q, i]
             next_cp += 1
-        if has_samples:
+        if samples is not None:
             _samples(p0, n, t, lv, dq, samples)
         if (t + 1) % refresh == 0:  # the feedback drift, refreshed every few days
             _refresh_drift(fb, par, steps[t, S_LOG_COST], m)

@@ -106,15 +106,18 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     sub0 = protocol.subsidy_sats(height + 1) / SATS_PER_BTC
     halv0 = protocol.next_halving_height(height) - 1.0
     seed = int(seed)
+    rewards = (rw_day, rw_blocks) if rw_day.size else None  # None: that code is not compiled
+    sample_paths = samples if n_samples else None
 
     def lane(k):
         """Blocks k, k + n_lanes, ... on one thread."""
+        lane_hists = (day_slot, day_hist[k], day_range[k]) if n_slots else None
         for blk in range(k, n_blocks, n_lanes):
             p0 = pair_start + blk * block_pairs
             n = min(block_pairs, pair_start + n_pairs - p0)
             cps, epoch_idx, ep_ratio, ep_day, rw_val = simulate_block(
-                seed, p0, n, steps, par, init, sub0, halv0, cp_days, day_slot, rw_day, rw_blocks, bool(daily),
-                bool(difficulty_x_blocks), n_epochs, daily_sums[blk], samples, day_hist[k], day_range[k])
+                seed, p0, n, steps, par, init, sub0, halv0, cp_days, rewards, bool(daily), bool(difficulty_x_blocks),
+                n_epochs, daily_sums[blk], sample_paths, lane_hists)
             row0 = 2 * blk * block_pairs
             if store_paths:
                 window_values(cps, n, win_cp0, win_cp1, win_len, row0, win_out)
