@@ -62,12 +62,8 @@ from engine.mc.layout import (
     P_H_FEEDBACK,
     P_H_GROWTH,
     P_H_VOL,
-    P_JF_MEAN,
-    P_JF_STD,
     P_JF_THRESHOLD,
-    P_JH_MEAN,
     P_JH_RECOVERY,
-    P_JH_STD,
     P_JH_THRESHOLD,
     P_JS_MEAN,
     P_JS_STD,
@@ -112,7 +108,7 @@ def _rows(n_rows, n_cols):
     return np.zeros((n_rows, n_cols + _ROW_PAD))
 
 
-@njit(cache=True, nogil=True)
+@njit(inline="always")
 def _initial_state(key, p0, n, init, sub0, halv0, lg, ck, pr, fb):
     """Every path of the block at today's state (subsidy ``sub0`` until height ``halv0``); with an
     uncertain hashrate, one draw per pair, +/-."""
@@ -138,27 +134,22 @@ def _initial_state(key, p0, n, init, sub0, halv0, lg, ck, pr, fb):
 
 @njit(cache=True, nogil=True)
 def _normal_at(key, pair, t, factor):
-    """The normal keyed on (pair, day, factor), for scalar code (one compiled copy)."""
+    """The normal keyed on (pair, day, factor), for scalar code. Not inlined: it keeps the loop
+    over pairs that calls it from being vectorised with every pair's jump computed under a mask."""
     return rng.normal_from_bits(rng.random_bits(key, rng.counter(pair, t, factor)))
 
 
 @njit(inline="always")
 def _jump(key, p0, n, j, t, lg, par):
-    """Jumps of pair j on day t (its flag word fired): sizes antithetic within the pair, added to
-    the logs. The word is drawn again here: 3 flags of 21 bits against their thresholds."""
+    """Jumps of pair j on day t (its flag word fired): BTC, hashrate offline and fee in turn, each
+    on its 21-bit flag against its threshold, sizes antithetic within the pair, added to the logs."""
     w = rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_FLAGS))
-    if np.float64(w & _FLAG_MASK) < par[P_JS_THRESHOLD]:
-        z = _normal_at(key, p0 + j, t, rng.FACTOR_JUMP_SIZE_BTC)
-        lg[LG_BTC, j] += par[P_JS_MEAN] + par[P_JS_STD] * z
-        lg[LG_BTC, n + j] += par[P_JS_MEAN] - par[P_JS_STD] * z
-    if np.float64((w >> np.uint64(21)) & _FLAG_MASK) < par[P_JH_THRESHOLD]:
-        z = _normal_at(key, p0 + j, t, rng.FACTOR_JUMP_SIZE_HASHRATE)
-        lg[LG_HASHRATE_OUT, j] += par[P_JH_MEAN] + par[P_JH_STD] * z
-        lg[LG_HASHRATE_OUT, n + j] += par[P_JH_MEAN] - par[P_JH_STD] * z
-    if np.float64((w >> np.uint64(42)) & _FLAG_MASK) < par[P_JF_THRESHOLD]:
-        z = _normal_at(key, p0 + j, t, rng.FACTOR_JUMP_SIZE_FEE)
-        lg[LG_FEE, j] += par[P_JF_MEAN] + par[P_JF_STD] * z
-        lg[LG_FEE, n + j] += par[P_JF_MEAN] - par[P_JF_STD] * z
+    for f in range(3):  # (threshold, mean, std) of each jump sit in consecutive entries of par
+        if np.float64((w >> np.uint64(rng.JUMP_FLAG_BITS * f)) & _FLAG_MASK) < par[P_JS_THRESHOLD + 3 * f]:
+            z = _normal_at(key, p0 + j, t, rng.FACTOR_JUMP_SIZE_BTC + f)
+            row = LG_BTC if f == 0 else (LG_HASHRATE_OUT if f == 1 else LG_FEE)
+            lg[row, j] += par[P_JS_MEAN + 3 * f] + par[P_JS_STD + 3 * f] * z
+            lg[row, n + j] += par[P_JS_MEAN + 3 * f] - par[P_JS_STD + 3 * f] * z
 
 
 @njit(cache=True, nogil=True)
@@ -176,7 +167,7 @@ def _samples(p0, n, t, lv, dq, samples):
             samples[k, t, SP_BLOCKS] = dq[Q_BLOCKS, i]
 
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(inline="always")
 def _refresh_drift(fb, par, log_cost, m):
     """Hashrate drift from the feedback EMA of the hashprice against the marginal cost."""
     for i in range(m):

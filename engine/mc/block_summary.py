@@ -6,7 +6,7 @@ function, out of the day loop."""
 import numpy as np
 from numba import njit
 
-from engine.mc.histogram import bin_index
+from engine.mc import histogram, rng
 from engine.mc.layout import (
     E_COUNT,
     E_COUNT2,
@@ -36,6 +36,7 @@ from engine.mc.layout import (
 )
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+bin_index = njit(inline="always")(histogram.bin_index.py_func)  # compiled into each caller
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
@@ -141,7 +142,7 @@ def epoch_sums(n, epoch_idx, ep_ratio, ep_day, n_epoch_hist, epochs, hist, rng_)
                     s = ep_day[k, i]
                     s_s += s
                     s_ss += s * s
-                    lr = np.log(ep_ratio[k, i])
+                    lr = rng.log(ep_ratio[k, i])
                     lo = min(lo, lr)
                     hi = max(hi, lr)
                     if k < n_epoch_hist:

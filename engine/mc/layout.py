@@ -4,7 +4,8 @@ indices of the kernel's inputs and outputs (``engine.mc.kernel`` re-exports them
 # per-day inputs: columns of ``steps``
 S_BTC_DRIFT, S_BTC_VOL, S_HASHRATE_SHIFT, S_LOG_COST = 0, 1, 2, 3
 N_STEP_INPUTS = 4
-# scalar parameters: entries of ``par`` (per-day units)
+# scalar parameters: entries of ``par`` (per-day units); each jump's (threshold, mean, std) are
+# consecutive, BTC then hashrate then fee (the kernel steps through them in that order)
 (P_H_VOL, P_H_GROWTH, P_H_FEEDBACK, P_EMA_WEIGHT, P_F_KAPPA, P_F_LEVEL, P_F_VOL,
  P_L10, P_L11, P_L20, P_L21, P_L22,
  P_JS_THRESHOLD, P_JS_MEAN, P_JS_STD, P_JH_THRESHOLD, P_JH_MEAN, P_JH_STD,
