@@ -126,8 +126,9 @@ def _initial_state(key, p0, n, init, sub0, halv0, lg, ck, pr, fb):
         pr[PR_HALVING_AT, i] = halv0
         fb[FB_EMA, i] = init[I_HASHPRICE_EMA]
     if init[I_LOG_HASHRATE_SD] > 0.0:
+        day0 = p0 - p0  # day 0 (typed like the day index: one compiled _normal_at)
         for j in range(n):
-            z0 = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, 0, rng.FACTOR_START_HASHRATE)))
+            z0 = _normal_at(key, p0 + j, day0, rng.FACTOR_START_HASHRATE)
             lg[LG_HASHRATE, j] += init[I_LOG_HASHRATE_SD] * z0
             lg[LG_HASHRATE, n + j] -= init[I_LOG_HASHRATE_SD] * z0
 
@@ -299,11 +300,13 @@ def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, rewards,
             for j in range(n):
                 if z[3, j] > 0.0:
                     _jump(key, p0, n, j, t, lg, par)
-        # 4. levels (vectorised)
+        # 4. levels (vectorised; one compiled copy of exp): BTC, hashrate (less what is offline), fee
+        for r in range(N_LV):
+            src = LG_FEE if r == LV_FEE else r  # LV_BTC, LV_HASHRATE sit at the rows of their logs
+            offline = 1.0 if r == LV_HASHRATE else 0.0
+            for i in range(m):
+                lv[r, i] = rng.exp(lg[src, i] + offline * lg[LG_HASHRATE_OUT, i])
         for i in range(m):
-            lv[LV_BTC, i] = rng.exp(lg[LG_BTC, i])
-            lv[LV_HASHRATE, i] = rng.exp(lg[LG_HASHRATE, i] + lg[LG_HASHRATE_OUT, i])
-            lv[LV_FEE, i] = rng.exp(lg[LG_FEE, i])
             lg[LG_HASHRATE_OUT, i] -= recover * lg[LG_HASHRATE_OUT, i]
         # 5. blocks and the day's quantities where no retarget or halving falls (vectorised)
         for i in range(m):

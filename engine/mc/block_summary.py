@@ -1,7 +1,7 @@
 """What a block of antithetic pairs leaves once simulated: per-path window averages and their
 pair-mean moments, per-path epoch and reward fixings, per-epoch sums and histograms; and, on the
-days that ask for them, histograms of the daily index and difficulty. Each a separate compiled
-function, out of the day loop."""
+days that ask for them, histograms of the daily index and difficulty. Out of the day loop:
+:func:`summarise_block` is compiled on its own and called once per block."""
 
 import numpy as np
 from numba import njit
@@ -39,7 +39,7 @@ _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 bin_index = njit(inline="always")(histogram.bin_index.py_func)  # compiled into each caller
 
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(inline="always")
 def window_values(cps, n, win_cp0, win_cp1, win_len, row0, win_out):
     """Per-path window averages of a block's ``n`` pairs into rows row0.. (path 2j, then 2j + 1)."""
     for w in range(win_cp0.size):
@@ -52,7 +52,7 @@ def window_values(cps, n, win_cp0, win_cp1, win_len, row0, win_out):
                 win_out[row0 + 2 * j + 1, w, q] = (cps[c1, q, n + j] - cps[c0, q, n + j]) * inv
 
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(inline="always")
 def window_moments(cps, n, win_cp0, win_cp1, win_len, mom):
     """Pair-mean sums of the window averages (BTC's average as the control) and central sums of
     x about the block mean, into ``mom[N_MOMENTS, n_windows, N_QUANTITIES]``."""
@@ -95,7 +95,7 @@ def window_moments(cps, n, win_cp0, win_cp1, win_len, mom):
             mom[M_X4C, w, q] = s4
 
 
-@njit(cache=True, nogil=True)
+@njit(inline="always")
 def path_fixings(n, row0, ep_req, epoch_idx, ep_ratio, ep_day, d0, rw_val, ep_out, rw_out):
     """Per-path epoch fixings (difficulty, start day; NaN where not reached) and reward fixings."""
     for j in range(n):
@@ -114,7 +114,7 @@ def path_fixings(n, row0, ep_req, epoch_idx, ep_ratio, ep_day, d0, rw_val, ep_ou
                 rw_out[row, r] = rw_val[r, i]
 
 
-@njit(cache=True, nogil=True)
+@njit(inline="always")
 def epoch_sums(n, epoch_idx, ep_ratio, ep_day, n_epoch_hist, epochs, hist, rng_):
     """Per-epoch pair sums (a ratio estimator's inputs) into ``epochs[n_epochs, N_EPOCH_SUMS]``;
     exact ranges and histogram counts of ln(D_k / D_0) into the lane's ``rng_`` and ``hist``."""
@@ -184,3 +184,23 @@ def day_histograms(dq, m, log_index0, log_d0, hist, rng_):
     rng_[H_INDEX_USD, R_MAX] = hi_p
     rng_[H_DIFFICULTY, R_MIN] = lo_d
     rng_[H_DIFFICULTY, R_MAX] = hi_d
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+def summarise_block(cps, epoch_idx, ep_ratio, ep_day, rw_val, n, windows, d0, paths, mom, epoch_out):
+    """Reduce a simulated block (what ``engine.mc.block.simulate_block`` returns) of ``n`` pairs.
+
+    ``windows``: (checkpoint before, checkpoint at the end, length in days) per window;
+    ``paths``: None, or (first row, requested epochs, window values, epoch values, rewards) for
+    the per-path values; ``mom``: None, or the block's window moments; ``epoch_out``: (epochs
+    histogrammed, the block's epoch sums, the lane's epoch histogram and ranges). None skips
+    that code when compiling."""
+    win_cp0, win_cp1, win_len = windows
+    if paths is not None:
+        row0, ep_req, win_out, ep_out, rw_out = paths
+        window_values(cps, n, win_cp0, win_cp1, win_len, row0, win_out)
+        path_fixings(n, row0, ep_req, epoch_idx, ep_ratio, ep_day, d0, rw_val, ep_out, rw_out)
+    if mom is not None:
+        window_moments(cps, n, win_cp0, win_cp1, win_len, mom)
+    n_epoch_hist, epochs, hist, rng_ = epoch_out
+    epoch_sums(n, epoch_idx, ep_ratio, ep_day, n_epoch_hist, epochs, hist, rng_)

@@ -21,8 +21,7 @@ import numpy as np
 from curves import protocol
 from curves.units import SATS_PER_BTC
 from engine.mc.block import simulate_block
-from engine.mc.block_summary import epoch_sums, path_fixings, window_values
-from engine.mc.block_summary import window_moments as summary_moments
+from engine.mc.block_summary import summarise_block
 from engine.mc.histogram import N_BINS
 from engine.mc.layout import *  # noqa: F403  (the layout is part of this module's interface)
 from engine.mc.layout import (
@@ -106,6 +105,8 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     sub0 = protocol.subsidy_sats(height + 1) / SATS_PER_BTC
     halv0 = protocol.next_halving_height(height) - 1.0
     seed = int(seed)
+    windows = (win_cp0, win_cp1, win_len)
+    n_epoch_hist = int(n_epoch_hist)
     rewards = (rw_day, rw_blocks) if rw_day.size else None  # None: that code is not compiled
     sample_paths = samples if n_samples else None
 
@@ -118,13 +119,10 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
             cps, epoch_idx, ep_ratio, ep_day, rw_val = simulate_block(
                 seed, p0, n, steps, par, init, sub0, halv0, cp_days, rewards, bool(daily), bool(difficulty_x_blocks),
                 n_epochs, daily_sums[blk], sample_paths, lane_hists)
-            row0 = 2 * blk * block_pairs
-            if store_paths:
-                window_values(cps, n, win_cp0, win_cp1, win_len, row0, win_out)
-                path_fixings(n, row0, ep_req, epoch_idx, ep_ratio, ep_day, d0, rw_val, ep_out, rw_out)
-            if window_moments:
-                summary_moments(cps, n, win_cp0, win_cp1, win_len, moments[blk])
-            epoch_sums(n, epoch_idx, ep_ratio, ep_day, n_epoch_hist, epochs[blk], epoch_hist[k], epoch_range[k])
+            paths = (2 * blk * block_pairs, ep_req, win_out, ep_out, rw_out) if store_paths else None
+            summarise_block(cps, epoch_idx, ep_ratio, ep_day, rw_val, n, windows, d0, paths,
+                            moments[blk] if window_moments else None,
+                            (n_epoch_hist, epochs[blk], epoch_hist[k], epoch_range[k]))
 
     _run_lanes(n_lanes, lane)
     if not difficulty_x_blocks:
