@@ -78,6 +78,7 @@ from engine.mc.layout import (
     PR_HALVING_AT,
     PR_INV_DIFFICULTY,
     PR_SUBSIDY,
+    PR_T_FIRST,
     Q_BLOCKS,
     Q_BTC_USD,
     Q_DIFF_X_BLOCKS,
@@ -99,7 +100,11 @@ from engine.mc.path_events import HV_K, RATE_K, event_day, fix_rewards
 
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _FLAG_MASK = np.uint64((1 << rng.JUMP_FLAG_BITS) - 1)
-_ROW_PAD = 8  # extra columns per row: row strides of 64 bytes past a multiple of 4 KiB
+_ROW_PAD = 8
+# rows after the clock's in step 5's results: the protocol state, and a retarget's time (days
+# into the day) and the blocks mined after it
+_NX_DIFFICULTY, _NX_INV_DIFFICULTY, _NX_T_FIRST, _NX_NEED, _NX_AFTER = range(N_CK, N_CK + 5)
+_N_NX = N_CK + 5  # extra columns per row: row strides of 64 bytes past a multiple of 4 KiB
 
 
 @njit(inline="always")
@@ -242,6 +247,11 @@ def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, rewards,
     cps = np.zeros((n_cp, N_QUANTITIES, m + _ROW_PAD))
     epoch_idx = np.zeros(m, np.int64)
     ev_list = np.zeros(m + 1, np.int64)
+    nx = _rows(_N_NX, m)  # step 5's results: the clock (CK_*), then _NX_*
+    inv_d0 = 1.0 / d0
+    fast_gate = -1.0  # retarget days in the vectorised step: not while rewards are counted
+    if rewards is None:
+        fast_gate = 0.0
     ep_ratio = np.empty((n_epochs, m))  # D_k / D_0 and start day of each path's epochs
     ep_day = np.empty((n_epochs, m))
     rw_target = np.empty((n_rw, m))
@@ -308,37 +318,92 @@ def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, rewards,
                 lv[r, i] = rng.exp(lg[src, i] + offline * lg[LG_HASHRATE_OUT, i])
         for i in range(m):
             lg[LG_HASHRATE_OUT, i] -= recover * lg[LG_HASHRATE_OUT, i]
-        # 5. blocks and the day's quantities where no retarget or halving falls (vectorised)
+        # 5. blocks and the day's quantities (vectorised). A day with nothing but one retarget is
+        # done here too, in two stretches at the old and new difficulty; the paths whose day
+        # holds a halving, two retargets or a reward fixing, or falls within 1e-9 of one, are
+        # left to the exact scalar day (step 6).
         for i in range(m):
             d = pr[PR_DIFFICULTY, i]
             inv_d = pr[PR_INV_DIFFICULTY, i]
+            b = ck[CK_EPOCH_BLOCKS, i]
+            h = ck[CK_HEIGHT, i]
+            hashrate_k = lv[LV_HASHRATE, i] * RATE_K
+            rate = hashrate_k * inv_d
+            # does a retarget or halving fall today? (in floats: a boolean "or" stops the vectoriser)
+            over = max(b + rate - protocol.RETARGET_BLOCKS, h + rate - pr[PR_HALVING_AT, i])
+            # the retarget: its time, the new difficulty, the blocks mined after it today
+            inv_hashrate_k = 1.0 / hashrate_k
+            to_ret = protocol.RETARGET_BLOCKS - b
+            need = to_ret * d * inv_hashrate_k  # days to the retarget
+            rem = 1.0 - need
+            span = min(max(ck[CK_EPOCH_SECONDS, i] + need * SECONDS_PER_DAY - pr[PR_T_FIRST, i],
+                           protocol.MIN_TIMESPAN_S), protocol.MAX_TIMESPAN_S)
+            inv_span = 1.0 / span
+            d_new = d * protocol.TARGET_TIMESPAN_S * inv_span
+            inv_d_new = span * inv_d * (1.0 / protocol.TARGET_TIMESPAN_S)
+            after = hashrate_k * inv_d_new * rem
+            one_retarget = min(min(b + rate - protocol.RETARGET_BLOCKS, protocol.RETARGET_BLOCKS - after - 1e-9),
+                               min(pr[PR_HALVING_AT, i] - h - to_ret - after - 1e-9, fast_gate))
+            quiet = 1.0 if over < 0.0 else 0.0
+            fast = 1.0 if one_retarget >= 0.0 else 0.0  # implies over >= 0
+            nx[CK_EVENT, i] = 1.0 - quiet + fast  # 0 quiet, 1 for the scalar day, 2 done here
+            # blends of the two outcomes (fast is 0 or 1; a select here stops the vectoriser)
+            slow = 1.0 - fast
+            nx[CK_EPOCH_BLOCKS, i] = fast * after + slow * (b + quiet * rate)
+            nx[CK_HEIGHT, i] = h + fast * (to_ret + after) + quiet * rate
+            nx[CK_EPOCH_SECONDS, i] = (fast * rem * SECONDS_PER_DAY
+                                       + slow * (ck[CK_EPOCH_SECONDS, i] + quiet * SECONDS_PER_DAY))
+            nx[_NX_DIFFICULTY, i] = fast * d_new + slow * d
+            nx[_NX_INV_DIFFICULTY, i] = fast * inv_d_new + slow * inv_d
+            nx[_NX_T_FIRST, i] = fast * SECONDS_PER_DAY * d_new * inv_hashrate_k + slow * pr[PR_T_FIRST, i]
+            nx[_NX_NEED, i] = need
+            nx[_NX_AFTER, i] = after
+        for i in range(m):  # the day's quantities (a loop of their own: one with every store
+            # above and these would have too many arrays for the vectoriser's overlap checks)
+            fast = max(nx[CK_EVENT, i] - 1.0, 0.0)
+            slow = 1.0 - fast
+            d = pr[PR_DIFFICULTY, i]
+            inv_d = pr[PR_INV_DIFFICULTY, i]
+            d_new = nx[_NX_DIFFICULTY, i]
+            need = nx[_NX_NEED, i]
+            rem = 1.0 - need
+            to_ret = protocol.RETARGET_BLOCKS - ck[CK_EPOCH_BLOCKS, i]
+            after = nx[_NX_AFTER, i]
             btc = lv[LV_BTC, i]
             rate = lv[LV_HASHRATE, i] * RATE_K * inv_d
-            # does a retarget or halving fall today? (in floats: a boolean "or" stops the vectoriser)
-            over = max(ck[CK_EPOCH_BLOCKS, i] + rate - protocol.RETARGET_BLOCKS,
-                       ck[CK_HEIGHT, i] + rate - pr[PR_HALVING_AT, i])
-            keep = 1.0 if over < 0.0 else 0.0
-            ck[CK_EVENT, i] = 1.0 - keep
-            ck[CK_EPOCH_BLOCKS, i] += keep * rate
-            ck[CK_HEIGHT, i] += keep * rate
-            ck[CK_EPOCH_SECONDS, i] += keep * SECONDS_PER_DAY
-            hv = HV_K * (pr[PR_SUBSIDY, i] + lv[LV_FEE, i]) * inv_d
+            hv = HV_K * (pr[PR_SUBSIDY, i] + lv[LV_FEE, i]) * (
+                fast * (inv_d * need + nx[_NX_INV_DIFFICULTY, i] * rem) + slow * inv_d)
             dq[Q_HASHVALUE_BTC, i] = hv
             dq[Q_HASHPRICE_USD, i] = hv * btc
-            dq[Q_DIFFICULTY, i] = d
+            dq[Q_DIFFICULTY, i] = fast * (d * need + d_new * rem) + slow * d
             dq[Q_BTC_USD, i] = btc
-            dq[Q_BLOCKS, i] = rate
-            dq[Q_DIFF_X_BLOCKS, i] = d * rate
+            dq[Q_BLOCKS, i] = fast * (to_ret + after) + slow * rate
+            dq[Q_DIFF_X_BLOCKS, i] = fast * (d * to_ret + d_new * after) + slow * d * rate
+        for r in range(N_CK):
+            for i in range(m):
+                ck[r, i] = nx[r, i]
+        for i in range(m):
+            pr[PR_DIFFICULTY, i] = nx[_NX_DIFFICULTY, i]
+            pr[PR_INV_DIFFICULTY, i] = nx[_NX_INV_DIFFICULTY, i]
+            pr[PR_T_FIRST, i] = nx[_NX_T_FIRST, i]
         if rewards is not None:
             _rewards_today(m, ck, pr, dq, rw_target, rw_base, rw_val, rw_lo, n_armed)
-        # 6. exact piecewise days for paths with an event (scalar)
+        # 6. the new epochs of step 5's retargets, and exact piecewise days for the rest (scalar)
         n_ev = 0
         for i in range(m):  # the paths with an event, listed without a data-dependent branch
             ev_list[n_ev] = i
-            n_ev += np.int64(ck[CK_EVENT, i])
+            n_ev += np.int64(min(ck[CK_EVENT, i], 1.0))
         for e in range(n_ev):
-            event_day(lv, ck, pr, dq, ev_list[e], t, epoch_idx, ep_ratio, ep_day, d0, rw_target, rw_base, rw_val,
-                      rw_lo, n_armed)
+            i = ev_list[e]
+            if ck[CK_EVENT, i] == 2.0:
+                k = epoch_idx[i]
+                if k < n_epochs:
+                    ep_ratio[k, i] = pr[PR_DIFFICULTY, i] * inv_d0
+                    ep_day[k, i] = t + 1.0 - (1.0 - nx[_NX_NEED, i])  # 1 - rem into day t
+                epoch_idx[i] = k + 1
+            else:
+                event_day(lv, ck, pr, dq, i, t, epoch_idx, ep_ratio, ep_day, d0, rw_target, rw_base, rw_val,
+                          rw_lo, n_armed)
         if rewards is not None:  # rewards counted from the close of today
             n_armed = _arm_rewards(t, n_armed, rewards, ck, pr, rw_target, rw_base, m)
         # 7. running sums per path, the feedback EMA, per-day pair-mean sums (vectorised)
