@@ -1,7 +1,8 @@
 """Benchmark: the 36-month hashprice forward curve (calendar-month averages, USD/PH/day).
 
 Times the fused Numba engine (``engine.mc.simulation.Simulation``) cold (a fresh process with an
-empty Numba cache, so the figure includes compilation; then again with that cache filled) and
+empty Numba cache, so the figure includes compilation; then again with that cache filled; and
+``hashprice curve --paths 2000`` end to end the same way) and
 warm (best and median of N runs) at 1 and 2 threads; then the plain NumPy reference of the same
 model (``benchmarks/numpy_reference.py``, single-threaded) and QuantLib-Python's path generator on
 the BTC factor alone (``benchmarks/quantlib_reference.py``, fewer paths, scaled). Prints a table
@@ -114,6 +115,22 @@ def cold_runs(paths: int, months: int, seed: int, threads: int) -> dict:
     return out
 
 
+def cli_cold_runs(paths: int = 2_000) -> dict:
+    """``hashprice curve --paths 2000`` end to end in fresh processes sharing a new, empty
+    NUMBA_CACHE_DIR: the first run after an install (imports, compile, simulation, output), then
+    the same with the cache filled. Wall seconds of each process."""
+    out = {"paths": paths}
+    with tempfile.TemporaryDirectory(prefix="numba_cli_") as tmp:
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "cache"))
+        cmd = [sys.executable, "-m", "engine.app.cli", "curve", "--paths", str(paths),
+               "--out", str(Path(tmp) / "c.csv")]
+        for label in ("compile", "cached"):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+            out[f"{label}_wall_s"] = time.perf_counter() - t0
+    return out
+
+
 def _numpy_child(paths: int, months: int, seed: int) -> None:
     """Runs in a fresh single-threaded process (BLAS threads pinned to 1): the NumPy reference."""
     market, model = Market.default(), ModelParams.default()
@@ -192,11 +209,13 @@ def main(argv=None) -> dict:
     Simulation(market, model, n_days=n_days, n_paths=args.paths, seed=args.seed)
     setup_s = time.perf_counter() - t0
 
-    cold = {}
+    cold, cli_cold = {}, {}
     if not args.skip_cold:
         for th in thread_list:
             print(f"cold engine run, {th} thread(s) (fresh process, empty Numba cache) ...", flush=True)
             cold[th] = cold_runs(args.paths, args.months, args.seed, th)
+        print("hashprice curve --paths 2000, fresh process, empty Numba cache ...", flush=True)
+        cli_cold = cli_cold_runs()
 
     warm, run = {}, None
     for th in thread_list:
@@ -251,6 +270,9 @@ def main(argv=None) -> dict:
         print(f"engine warm {th} thr vs NumPy: {w['path_days_per_s'] / np_rate:.2f}x; "
               f"vs QuantLib (with averaging): {w['path_days_per_s'] / ql_rate:.1f}x; "
               f"vs QuantLib (paths only): {w['path_days_per_s'] / ql_gen_rate:.1f}x")
+    if cli_cold:
+        print(f"hashprice curve --paths {cli_cold['paths']:,} end to end: {cli_cold['compile_wall_s']:.1f} s with an "
+              f"empty Numba cache, {cli_cold['cached_wall_s']:.1f} s with it filled")
     print(f"NumPy CPU time / wall: {npr['cpu_seconds'] / npr['call_wall_s']:.2f} (1.0 = one core)")
     print(f"engine vs NumPy curve: max |z| over {len(windows)} months = {np.abs(z).max():.2f} "
           f"(control-variate means, combined stderr)")
@@ -271,6 +293,7 @@ def main(argv=None) -> dict:
         "engine": {
             "setup_s": setup_s,
             "cold": {str(k): v for k, v in cold.items()},
+            "cli_cold": cli_cold,
             "warm": {str(k): v for k, v in warm.items()},
         },
         "numpy": {"paths": npr["paths"], "seconds": npr["seconds"], "cpu_seconds": npr["cpu_seconds"],

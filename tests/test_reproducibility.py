@@ -75,5 +75,5 @@ def test_streams_for_factors_and_steps_are_uncorrelated():
 def test_fast_exp_matches_numpy():
     x = np.linspace(-60.0, 60.0, 200_001)
     out = np.empty_like(x)
-    rng.exp_array(x, out, np.empty(x.size, np.int64))
+    rng.exp_array(x, out)
     np.testing.assert_allclose(out, np.exp(x), rtol=2e-15)

@@ -52,6 +52,8 @@ class KernelJob:
     threads: int | None
     store_paths: bool
     window_moments: bool
+    daily: bool = True  # the per-day pair-mean sums
+    difficulty_x_blocks: bool = True
 
     def __call__(self, start: int):
         r = self.req
@@ -61,7 +63,7 @@ class KernelJob:
                 self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, r.cp, r.cp0, r.cp1, r.wlen,
                 self.n_samples if start == 0 else 0, r.n_epochs, self.store_paths, r.n_epoch_hist, r.day_slot,
                 numba.get_num_threads(), r.ep_req, r.rw_day, r.rw_blocks,
-                self.window_moments or not self.store_paths)
+                self.window_moments or not self.store_paths, self.daily, self.difficulty_x_blocks)
         rw = out[-1]
         if r.rw_day.size:
             rw = rw[:, r.rw_unsort]

@@ -258,6 +258,7 @@ class SimulationRun:
     day_range: np.ndarray | None = None
     difficulty_ref: float = math.nan
     index_ref_usd: float = math.nan
+    skipped: tuple[str, ...] = ()  # quantities not simulated in this run
 
     @property
     def n_pairs(self) -> int:
@@ -266,6 +267,8 @@ class SimulationRun:
     def _q(self, name: str) -> int:
         if name not in QUANTITIES:
             raise InputError("quantity", f"unknown {name!r}; one of {QUANTITIES}")
+        if name in self.skipped:
+            raise InputError("quantity", f"{name!r} was not simulated in this run (ask for it in Simulation.run)")
         return QUANTITIES.index(name)
 
     def window_mean(self, name: str) -> np.ndarray:
@@ -376,26 +379,30 @@ class Simulation:
         return _Request(windows, cp, cp0, cp1, wlen, ep_req, rw_day, rw_blocks, np.argsort(order), dist_days,
                         day_slot, n_epochs, n_epoch_hist)
 
-    def job(self, req: _Request, store_paths: bool, window_moments: bool) -> KernelJob:
+    def job(self, req: _Request, store_paths: bool, window_moments: bool, daily: bool = True,
+            difficulty_x_blocks: bool = True) -> KernelJob:
         """The kernel's work for any chunk of this run, as a picklable function of its first pair."""
         return KernelJob(self.seed, self.block_pairs, self.chunk_pairs, self.n_pairs, self.steps, self.par,
-                         self.init, req, self.n_samples, self.threads, store_paths, window_moments)
+                         self.init, req, self.n_samples, self.threads, store_paths, window_moments, daily,
+                         difficulty_x_blocks)
 
     def chunk_starts(self) -> range:
         """First pair of each chunk, in the order results merge."""
         return range(0, self.n_pairs, self.chunk_pairs)
 
     def path_chunks(self, windows: Sequence[tuple[int, int]], epoch_fixings: Sequence[int] = (),
-                    reward_fixings: Sequence[tuple[int, int]] = (), runner=None, then=None):
+                    reward_fixings: Sequence[tuple[int, int]] = (), difficulty_x_blocks: bool = True,
+                    runner=None, then=None):
         """Per-path fixings chunk by chunk: yields ``(pair_start, window_values, epoch_values,
         rewards)`` as :meth:`run` passes them to ``on_chunk`` (without its moments). Each chunk is a
         pure function of the inputs, the seed and ``pair_start``: simulations of other markets on
         the same seed and chunk size step through the same random numbers (bump and reprice).
+        ``difficulty_x_blocks=False`` skips that quantity (its values are NaN).
         ``then(chunk)`` (picklable) reduces each chunk where it is made, and its result is
         yielded instead; ``runner`` (``engine.mc.chunk_runner``) says where chunks run.
         """
         req = self._request(windows, (), epoch_fixings, reward_fixings)
-        job = Then(self.job(req, True, False), _PerPath(then))
+        job = Then(self.job(req, True, False, daily=False, difficulty_x_blocks=difficulty_x_blocks), _PerPath(then))
         yield from (runner or LocalRunner()).map(job, self.chunk_starts())
 
     def run(self, windows: Sequence[tuple[int, int]],
@@ -403,7 +410,8 @@ class Simulation:
             progress: Callable[[int, int], None] | None = None,
             distribution_days: Sequence[int] = (), epoch_fixings: Sequence[int] = (),
             reward_fixings: Sequence[tuple[int, int]] = (), window_moments: bool = True,
-            stop: Callable[[PairMoments, np.ndarray], bool] | None = None, runner=None) -> SimulationRun:
+            stop: Callable[[PairMoments, np.ndarray], bool] | None = None, runner=None,
+            daily: bool = True, difficulty_x_blocks: bool | None = None) -> SimulationRun:
         """Simulate all paths; ``windows`` are inclusive day-index ranges (day 0 = as-of + 1).
 
         ``on_chunk(pair_start, window_values)`` sees each chunk's per-path window averages
@@ -419,12 +427,18 @@ class Simulation:
         target accuracy reached): the run then holds the paths simulated so far, the same numbers
         as a run of that many paths. ``runner`` (``engine.mc.chunk_runner``, e.g. a Dask cluster)
         runs the chunks elsewhere; results merge in chunk order, the same as a local run.
+        ``daily=False`` skips the per-day pair-mean sums (``SimulationRun.daily`` stays zero).
+        ``difficulty_x_blocks`` (window sums of difficulty x blocks, the block-weighted difficulty's
+        numerator): by default only with ``on_chunk``, which gets it per path; a run without it
+        refuses to report its moments.
         """
+        if difficulty_x_blocks is None:
+            difficulty_x_blocks = on_chunk is not None
         req = self._request(windows, distribution_days, epoch_fixings, reward_fixings)
         windows = req.windows
         extra = bool(req.ep_req.size or req.rw_day.size)
         n_epochs, dist_days = req.n_epochs, req.dist_days
-        daily = np.zeros((self.n_days, K.N_DAILY))
+        daily_sums = np.zeros((self.n_days, K.N_DAILY))
         epochs = np.zeros((n_epochs, K.N_EPOCH_SUMS))
         epoch_hist = np.zeros((req.n_epoch_hist, histogram.N_BINS), np.int64)
         epoch_range = np.tile([np.inf, -np.inf], (n_epochs, 1))
@@ -438,14 +452,14 @@ class Simulation:
         t0 = time.perf_counter()
         done = 0
         signals = DeferredSignals()  # Ctrl-C inside the compiled kernel stops the run between chunks
-        job = self.job(req, on_chunk is not None, window_moments)
+        job = self.job(req, on_chunk is not None, window_moments, daily, difficulty_x_blocks)
         starts = self.chunk_starts()
         try:
             for start, (n, (wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng, ep_vals, rw_vals)) in zip(
                     starts, (runner or LocalRunner()).map(job, starts)):
                 signals.check()
                 for blk in range(dly.shape[0]):
-                    daily += dly[blk]
+                    daily_sums += dly[blk]
                     epochs += ep[blk]
                 # integer counts and min/max: exact in any order (per-lane, then per-chunk)
                 epoch_hist += e_hist.sum(axis=0, dtype=np.int64)
@@ -468,11 +482,12 @@ class Simulation:
         finally:
             signals.restore()
         signals.check()
-        return SimulationRun(self.dates, self.btc_forward, windows, done, daily, moments,
+        return SimulationRun(self.dates, self.btc_forward, windows, done, daily_sums, moments,
                              control_mean, epochs, samples, time.perf_counter() - t0,
                              epoch_hist=epoch_hist, epoch_range=epoch_range, distribution_days=dist_days,
                              day_hist=day_hist, day_range=day_range, difficulty_ref=self.market.difficulty,
-                             index_ref_usd=float(self.init[K.I_INDEX_REF_USD]))
+                             index_ref_usd=float(self.init[K.I_INDEX_REF_USD]),
+                             skipped=() if difficulty_x_blocks else ("difficulty_x_blocks",))
 
 
 @dataclass(frozen=True)
