@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,6 +64,7 @@ def main(argv=None) -> dict:
     def risk(**kw):
         return portfolio_risk(trades, market, model, paths=args.paths, seed=args.seed, errors=errors, grid=grid, **kw)
 
+    machine = machine_info()  # before the runs: its load average is the one they start under
     portfolio_risk(trades, market, model, paths=2_048, seed=1, grid=None)  # compile or load the kernel
     price_times, priced = best_of(lambda: price_trades(trades, market, model, paths=args.paths, seed=args.seed),
                                   args.repeats)
@@ -72,7 +74,8 @@ def main(argv=None) -> dict:
              for r in rep.portfolio_rows()}
     result = {
         "benchmark": "risk",
-        "machine": machine_info(),
+        "machine": machine,
+        "loadavg_end": list(os.getloadavg()),
         "settings": {"portfolio": "examples/portfolio.toml", "trades": len(trades), "paths": rep.paths,
                      "seed": args.seed, "repeats": args.repeats, "scenarios_grid": str(grid),
                      "scenarios": rep.extra["scenarios"], "measures_per_trade": int(frame.measure.nunique()),
