@@ -13,6 +13,7 @@ sample mean misses its known mean).
 import math
 
 import numpy as np
+from numba import njit
 
 MIN_PAIRS = 16  # antithetic pairs needed before a standard error is reported
 MIN_EFFECTIVE_PAIRS = 5.0  # 3 n / kurtosis: how many pairs carry the sample's fourth moment
@@ -35,23 +36,14 @@ class PairMoments:
         self.n_merged = 0
 
     def add(self, x: np.ndarray, c: np.ndarray | None = None) -> None:
-        with np.errstate(over="ignore", invalid="ignore"):
-            px = 0.5 * (x[0::2] + x[1::2])
-            pc = px if c is None else 0.5 * (c[0::2] + c[1::2])
-            for s in range(0, px.shape[0], self.block_pairs):
-                bx = px[s : s + self.block_pairs]
-                bc = pc[s : s + self.block_pairs]
-                sx = bx.sum(axis=0)
-                self.sums[0] += sx
-                self.sums[1] += (bx * bx).sum(axis=0)
-                self.sums[2] += bc.sum(axis=0)
-                self.sums[3] += (bc * bc).sum(axis=0)
-                self.sums[4] += (bx * bc).sum(axis=0)
-                nb = bx.shape[0]
-                d = bx - sx / nb
-                d2 = d * d
-                self._merge(nb, sx / nb, d2.sum(axis=0), (d2 * d).sum(axis=0), (d2 * d2).sum(axis=0))
-        self.n += px.shape[0]
+        shape = self.sums.shape[1:]
+        x2, c2 = _as_rows(x), (None if c is None else _as_rows(c))
+        c2 = x2 if c2 is None else c2
+        if x2.T.flags.c_contiguous and c2.T.flags.c_contiguous:  # values x paths in memory
+            sums = block_sums_t(x2.T, c2.T, self.block_pairs)
+        else:
+            sums = block_sums(x2, c2, self.block_pairs)
+        self.add_block_sums(sums.reshape(sums.shape[0], 8, *shape), x.shape[0] // 2)
 
     def add_block_sums(self, block_sums: np.ndarray, n_pairs: int) -> None:
         """Add per-block sums (blocks x 8 x shape: the 5 sums, then the block's central sums of
@@ -157,3 +149,79 @@ class PairMoments:
             else:
                 out[idx] = None
         return out
+
+
+def _as_rows(a: np.ndarray) -> np.ndarray:
+    """``a`` as (paths, values) float64, without a copy when it is already 2-D (any layout)."""
+    a = np.asarray(a, dtype=np.float64)
+    return a if a.ndim == 2 else np.ascontiguousarray(a).reshape(a.shape[0], -1)
+
+
+@njit(cache=True, nogil=True)
+def block_sums(x, c, block_pairs):
+    """Per block of ``block_pairs`` antithetic pairs (paths 2p, 2p+1 on axis 0 of ``x`` and ``c``):
+    the sums of x, x^2, c, c^2, x*c over pair means, then the central sums of x of order 2, 3, 4
+    about the block's mean, as :meth:`PairMoments.add_block_sums` takes them."""
+    n_pairs, n = x.shape[0] // 2, x.shape[1]
+    n_blocks = (n_pairs + block_pairs - 1) // block_pairs
+    out = np.zeros((n_blocks, 8, n))
+    px = np.empty(n)
+    pc = np.empty(n)
+    for b in range(n_blocks):
+        p0 = b * block_pairs
+        p1 = min(n_pairs, p0 + block_pairs)
+        o = out[b]
+        for p in range(p0, p1):
+            for k in range(n):
+                px[k] = 0.5 * (x[2 * p, k] + x[2 * p + 1, k])
+                pc[k] = 0.5 * (c[2 * p, k] + c[2 * p + 1, k])
+            for k in range(n):
+                o[0, k] += px[k]
+                o[1, k] += px[k] * px[k]
+                o[2, k] += pc[k]
+                o[3, k] += pc[k] * pc[k]
+                o[4, k] += px[k] * pc[k]
+        for k in range(n):
+            px[k] = o[0, k] / (p1 - p0)  # the block's mean, as block_sums_t forms it
+        for p in range(p0, p1):
+            for k in range(n):
+                d = 0.5 * (x[2 * p, k] + x[2 * p + 1, k]) - px[k]
+                d2 = d * d
+                o[5, k] += d2
+                o[6, k] += d2 * d
+                o[7, k] += d2 * d2
+    return out
+
+
+@njit(cache=True, nogil=True)
+def block_sums_t(x_t, c_t, block_pairs):
+    """:func:`block_sums` of values laid out values x paths."""
+    n, n_pairs = x_t.shape[0], x_t.shape[1] // 2
+    n_blocks = (n_pairs + block_pairs - 1) // block_pairs
+    out = np.zeros((n_blocks, 8, n))
+    for k in range(n):
+        xk, ck = x_t[k], c_t[k]
+        for b in range(n_blocks):
+            p0 = b * block_pairs
+            p1 = min(n_pairs, p0 + block_pairs)
+            s0 = s1 = s2 = s3 = s4 = 0.0
+            for p in range(p0, p1):
+                px = 0.5 * (xk[2 * p] + xk[2 * p + 1])
+                pc = 0.5 * (ck[2 * p] + ck[2 * p + 1])
+                s0 += px
+                s1 += px * px
+                s2 += pc
+                s3 += pc * pc
+                s4 += px * pc
+            mean = s0 / (p1 - p0)
+            m2 = m3 = m4 = 0.0
+            for p in range(p0, p1):
+                d = 0.5 * (xk[2 * p] + xk[2 * p + 1]) - mean
+                d2 = d * d
+                m2 += d2
+                m3 += d2 * d
+                m4 += d2 * d2
+            o = out[b]
+            o[0, k], o[1, k], o[2, k], o[3, k], o[4, k] = s0, s1, s2, s3, s4
+            o[5, k], o[6, k], o[7, k] = m2, m3, m4
+    return out

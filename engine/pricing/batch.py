@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from curves.market import Market
 from curves.toml_io import InputError
@@ -65,12 +66,30 @@ class Discounter:
         last = float(np.max(t, where=np.isfinite(t), initial=0.0))
         if last > self._log_df.size - 2:
             self._grow(int(last) + 3)
-        return np.exp(np.interp(t, np.arange(self._log_df.size), self._log_df))
+        return _exp_on_grid(t.ravel(), self._log_df).reshape(t.shape)
 
     @staticmethod
     def pay_date(market: Market, pay_days) -> dt.date:
         """The day a payment falls on, at the mean of ``pay_days`` (days after the as-of close)."""
         return market.asof + dt.timedelta(days=1 + math.floor(float(np.mean(pay_days))))
+
+
+@njit(cache=True, nogil=True)
+def _exp_on_grid(t, log_y):
+    """exp of ``log_y`` (on the grid 0, 1, 2, ...) interpolated linearly at ``t``, flat beyond its
+    ends; NaN at NaN."""
+    out = np.empty(t.size)
+    last = log_y.size - 1
+    for i in range(t.size):
+        ti = t[i]
+        if not ti <= last:
+            out[i] = math.exp(log_y[last]) if ti > last else np.nan
+        elif ti <= 0.0:
+            out[i] = math.exp(log_y[0])
+        else:
+            k = int(ti)
+            out[i] = math.exp(log_y[k] + (ti - k) * (log_y[min(k + 1, last)] - log_y[k]))
+    return out
 
 
 def flow_values(plan: TradePlan, values, market: Market, disc: Discounter) -> list[tuple]:

@@ -77,9 +77,10 @@ class ColumnSpace:
         return out
 
     def assemble(self, wv: np.ndarray, ep: np.ndarray | None, rw: np.ndarray | None) -> np.ndarray:
-        """X for a chunk: rows are paths, from the kernel's window, epoch and reward values."""
+        """X for a chunk: rows are paths, from the kernel's window, epoch and reward values (column
+        by column in memory: each column is one fixing over the chunk's paths)."""
         rows = wv.shape[0]
-        x = np.zeros((rows, self.n_cols))
+        x = np.zeros((rows, self.n_cols), order="F")
         ep_pos = {k: r for r, k in enumerate(self.epochs)}
         rw_pos = {key: r for r, key in enumerate(self.rewards)}
         windows = self.window_list()

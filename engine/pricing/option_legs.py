@@ -12,13 +12,17 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def _legs_pv(x, cols, strikes, dirs, weights, trade_of, n_trades):
-    out = np.zeros((x.shape[0], n_trades))
-    for r in prange(x.shape[0]):
-        for leg in range(cols.size):
-            p = dirs[leg] * (x[r, cols[leg]] - strikes[leg])
-            if p > 0.0:
-                out[r, trade_of[leg]] += weights[leg] * p
+def _legs_pv_t(x_t, cols, strikes, dirs, weights, first_leg):
+    """Per trade (rows) and path (columns): its legs' discounted payoffs over fixings ``x_t``
+    (columns x paths); trade j's legs are ``first_leg[j]:first_leg[j + 1]``."""
+    n_trades, n_paths = first_leg.size - 1, x_t.shape[1]
+    out = np.zeros((n_trades, n_paths))
+    for j in prange(n_trades):
+        row = out[j]
+        for leg in range(first_leg[j], first_leg[j + 1]):
+            a, d, k, w = x_t[cols[leg]], dirs[leg], strikes[leg], weights[leg]
+            for r in range(n_paths):
+                row[r] += w * max(d * (a[r] - k), 0.0)
     return out
 
 
@@ -42,9 +46,13 @@ class OptionLegs:
                 weights.append(weight * disc.on(pay))
         self.cols = np.array(cols, dtype=np.int64)
         self.strikes, self.dirs = np.array(strikes, dtype=float), np.array(dirs, dtype=float)
-        self.weights, self.trade_of = np.array(weights, dtype=float), np.array(rows, dtype=np.int64)
+        self.weights = np.array(weights, dtype=float)
+        self.first_leg = np.searchsorted(np.array(rows, dtype=np.int64), np.arange(len(self.trades) + 1))
 
     def pv(self, x: np.ndarray) -> np.ndarray:
-        """Discounted PV per path (rows of ``x``) of each trade taken."""
-        return _legs_pv(np.ascontiguousarray(x), self.cols, self.strikes, self.dirs, self.weights, self.trade_of,
-                        len(self.trades))
+        """Discounted PV per path (rows of ``x``) of each trade taken (paths x trades)."""
+        return self.pv_t(np.ascontiguousarray(np.asarray(x, dtype=np.float64).T)).T
+
+    def pv_t(self, x_t: np.ndarray) -> np.ndarray:
+        """:meth:`pv` on the fixings laid out columns x paths (C order), as trades x paths."""
+        return _legs_pv_t(x_t, self.cols, self.strikes, self.dirs, self.weights, self.first_leg)

@@ -264,9 +264,11 @@ class _Book:
             np.add.at(b[:, k], t.control_cols, t.control)
         fwd = np.nan_to_num(space.btc_forward_means(sim.btc_forward))
         self.ctrl_means = fwd @ b  # a linear control's mean is known exactly, whatever the payoff
-        self.rows_g, self.rows_b = np.flatnonzero(g.any(axis=1)), np.flatnonzero(b.any(axis=1))
-        # sparse: each trade touches a few of the columns (X @ G as (G^T X^T)^T)
-        self.g_t, self.b_t = sp.csr_matrix(g[self.rows_g].T), sp.csr_matrix(b[self.rows_b].T)
+        # one sparse product gives the affine PVs and every control, (G | B)^T X^T, on the columns
+        # they use (each trade touches a few)
+        gb = np.hstack([g, b])
+        self.rows = np.flatnonzero(gb.any(axis=1))
+        self.gb_t = sp.csr_matrix(gb[self.rows].T)
         self.moments = PairMoments((n,), sim.block_pairs)
         self.needs = [np.array(sorted({c for c, s in zip(t.cols, t.plan.sources) if s.block in ("epoch", "reward")}),
                                dtype=np.int64) for t in terms]
@@ -281,15 +283,19 @@ class _Book:
         return out
 
     def add(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pv = np.empty((x.shape[0], len(self.terms)))
+        """Per-path PVs and controls of a chunk (paths x trades, as views of trades x paths arrays),
+        added to the book."""
+        n_aff = len(self.affine)
         with np.errstate(all="ignore"):  # a trade too large to value is reported below
-            pv[:, self.affine] = (self.g_t @ x[:, self.rows_g].T).T + self.const
+            y = self.gb_t @ np.ascontiguousarray(x.T[self.rows])
+            pv_t = np.empty((len(self.terms), x.shape[0]))
+            pv_t[self.affine] = y[:n_aff] + self.const[:, None]
             if self.legs.trades:
-                pv[:, self.legs.trades] = self.legs.pv(x)
+                pv_t[self.legs.trades] = self.legs.pv_t(x.T)
             for k in self.other:
                 t = self.terms[k]
-                pv[:, k] = discounted_pv(t.plan, t.values(x), self.market, self.disc)
-            ctrl = np.asarray((self.b_t @ x[:, self.rows_b].T).T)
+                pv_t[k] = discounted_pv(t.plan, t.values(x), self.market, self.disc)
+        pv, ctrl = pv_t.T, y[n_aff:].T
         self.moments.add(pv, ctrl)
         if self.flows is not None:
             self.flows.add(x, ctrl)
