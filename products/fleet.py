@@ -35,6 +35,7 @@ import numpy as np
 from curves.periods import Period, month_slices
 from curves.toml_io import InputError
 from products.fixings import CashFlow, WindowFixing
+from products.validation import check_dates_in_market
 
 HOURS_PER_DAY = 24.0
 SIGNALS = ("previous_day", "same_day")
@@ -106,8 +107,8 @@ class FleetPosition:
         return np.searchsorted(exp, [d.toordinal() for d in self.days])
 
     def check_market(self, market) -> None:
-        if self.start <= market.asof:
-            raise InputError("start", f"the fleet's first day {self.start} is not after the as-of date {market.asof}")
+        """Started (a day on: theta) is seasoned: its past days are realised fixings."""
+        check_dates_in_market(self.start, self.end, market, started_ok=True)
 
     def fixings(self) -> tuple[WindowFixing, ...]:
         """The daily index, then the daily BTC close, then BTC at each expiry after the last day."""

@@ -27,6 +27,7 @@ from curves.toml_io import InputError
 from curves.units import TH_PER_PH
 from products.fixings import CashFlow, WindowFixing
 from products.fleet import HOURS_PER_DAY
+from products.validation import check_dates_in_market
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ class HashrateToken:
         return np.repeat(np.arange(len(self.periods)), [p.days for p in self.periods])
 
     def check_market(self, market) -> None:
-        if self.start <= market.asof:
-            raise InputError("start", f"the token's first day {self.start} is not after the as-of date {market.asof}")
+        """Started (a day on: theta) is seasoned: its past days are realised fixings."""
+        check_dates_in_market(self.start, self.end, market, started_ok=True)
 
     def fixings(self) -> tuple[WindowFixing, ...]:
         days = [self.start + dt.timedelta(days=k) for k in range(self.n_days)]

@@ -265,3 +265,41 @@ def test_cli_risk_bad_input_is_one_line(tmp_path, args, start):
     assert res.code == 2 and res.exception is None, res.trace
     assert res.stderr.startswith(start) and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert res.stdout == "" and not (tmp_path / "ladder.xlsx").exists()
+
+
+def small_fleet(tmp_path):
+    p = tmp_path / "fleet.toml"
+    p.write_text(tomli_w.dumps({
+        "fleet": {"hashrate_phs": 50.0, "efficiency_j_per_th": 20.0, "power_usd_per_kwh": 0.05, "uptime": 0.97,
+                  "opex_usd_per_day": 500.0, "curtailment": True, "btc_sold": "daily"},
+        "hedge": {"horizon_months": 2},
+        "token": {"ths_per_token": 1.0, "life_months": 2, "fee_usd_per_th_day": 0.0015}}))
+    return p
+
+
+def test_cli_risk_with_a_fleet_ladders_it_with_the_portfolio(tmp_path):
+    res = run_main(["risk", small_portfolio(tmp_path), "--fleet", small_fleet(tmp_path), "--paths", "2000",
+                    "--scenarios", "-10,0,10:-10,0", "--json"])
+    assert res.code == 0, res.stderr + res.trace
+    ladder = pd.DataFrame(json.loads(res.stdout)["ladder"])
+    assert set(ladder.trade) == {"ndf", "put", "fleet", "token", "portfolio"}
+    assert ladder.error.isna().all(), ladder[ladder.error.notna()]
+    value = ladder.set_index(["trade", "measure"]).value
+    # a miner is long BTC and hashprice: more BTC is worth more, more network hashrate less
+    assert value["fleet", "pv"] > 0 and value["fleet", "btc_delta"] > 0
+    assert value["fleet", "hashrate_start_per_1pct"] < 0 and value["token", "hashrate_start_per_1pct"] < 0
+    assert np.isfinite(value["fleet", "theta_1d"])
+    total = sum(value[t, "pv"] for t in ("ndf", "put", "fleet", "token"))
+    assert value["portfolio", "pv"] == pytest.approx(total, rel=1e-12)
+
+
+def test_cli_risk_fleet_bad_input_is_one_line(tmp_path):
+    book = tmp_path / "clash.toml"
+    book.write_text(tomli_w.dumps({"trade": [
+        {"id": "fleet", "type": "hashprice_forward", "start": dt.date(2026, 3, 1), "end": dt.date(2026, 3, 31),
+         "strike": 35.0, "currency": "USD", "size_phs": 1.0, "side": "buy"}]}))
+    for args, start in ((["--fleet", small_fleet(tmp_path)], "error: fleet: the portfolio already has a trade 'fleet'"),
+                        (["--fleet", tmp_path / "missing.toml"], "error: fleet:")):
+        res = run_main(["risk", book, "--paths", "600", *args])
+        assert res.code == 2 and res.exception is None, res.trace
+        assert res.stderr.startswith(start) and len(res.stderr.strip().splitlines()) == 1, res.stderr

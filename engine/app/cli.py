@@ -1042,6 +1042,9 @@ def risk(
         "--scenarios", help="Scenario grid BTC_PCTS:HASHRATE_PCTS, moves in percent "
                             "(default -20,-10,0,10,20:-10,0,10).")] = None,
     threads: ThreadsOpt = None,
+    fleet: Annotated[Path | None, typer.Option(
+        "--fleet", help="Fleet TOML (as hedge reads it): its position (and token) join the portfolio, "
+                        "as trades 'fleet' (and 'token').")] = None,
 ):
     """Greeks of a portfolio by bump and reprice on common random numbers, its risk ladder and a
     scenario grid of BTC x starting hashrate moves."""
@@ -1050,6 +1053,7 @@ def risk(
     from engine.risk.greeks import CALIBRATION_PATHS, portfolio_risk
     from engine.risk.quote_deltas import bootstrap_quote_bumps
     from engine.risk.scenario_grid import DEFAULT_SCENARIOS, ScenarioGrid
+    from products.fleet_file import load_fleet_file
     from products.portfolio import load_portfolio
 
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
@@ -1057,6 +1061,8 @@ def risk(
     check_paths(paths)
     trades, errors = _load_file(load_portfolio, portfolio, "portfolio")
     mkt, mdl = load_market(market), load_model(model)
+    if fleet is not None:
+        trades = trades + fleet_trades(_load_file(load_fleet_file, fleet, "fleet"), mkt, trades, errors)
     hs = load_shift(shift, mkt)
     qs = _load_file(lambda p: load_quotes(p, mkt.asof), quotes, "quotes") if quotes is not None else None
     bumps = None
@@ -1074,6 +1080,17 @@ def risk(
         print_json(doc)
         return
     print_risk(rep, Path(portfolio).name)
+
+
+def fleet_trades(ff, market, trades, errors) -> list:
+    """A fleet file's position and token as trades of a portfolio; an id the portfolio already
+    uses is a clear error."""
+    book = [t for t in (ff.position(market.asof), ff.token_trade(market.asof)) if t is not None]
+    taken = {t.trade_id for t in trades} | {e.trade_id for e in errors}
+    for t in book:
+        if t.trade_id in taken:
+            raise InputError("fleet", f"the portfolio already has a trade '{t.trade_id}': rename it to add the fleet")
+    return book
 
 
 def _short(v) -> str:

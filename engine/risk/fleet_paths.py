@@ -82,6 +82,10 @@ def simulate_fleet(fleet: FleetPosition, token: HashrateToken | None, market: Ma
                    paths: int, seed: int, threads: int | None = None, shift=None, progress=None) -> FleetPaths:
     """Simulate over the fleet's days, its futures expiries and the token's life. Without ``shift``
     this is the physical model (BTC drifts at its forward); with it, the pricing measure."""
+    for what in (fleet, token):
+        if what is not None and what.start <= market.asof:
+            raise InputError("start", f"{what.trade_id}: the first day {what.start} is not after the as-of date "
+                                      f"{market.asof} (the hedge simulates whole months from tomorrow)")
     t0 = time.perf_counter()
     last = max([fleet.end, *fleet.expiries] + ([token.end] if token is not None else []))
     n_days = (last - market.asof).days
