@@ -10,7 +10,7 @@ the README's benchmark table is rendered from that file (``benchmarks/readme_tab
 5. the 1,000-trade portfolio (``bench_portfolio.py``);
 6. the hedge with the fleet's Greeks (``bench_hedge.py``), and the portfolio's risk (``bench_risk.py``);
 7. scaling: the 100k-path curve in process, and on a local Dask cluster of 1 and 2 workers;
-8. peak memory of a 36-month curve at 1,000,000 paths (a fresh process).
+8. peak memory of a 36-month curve at 1,000,000 and 10,000,000 paths (fresh processes).
 
     python benchmarks/run_all.py               # everything (about 10 minutes on 2 cores)
     python benchmarks/run_all.py --quick       # a smoke test
@@ -146,9 +146,11 @@ def main(argv=None) -> dict:
     res["risk"] = bench_risk.main(sub("risk"))
     print("== scaling on Dask", flush=True)
     res["scaling"] = scaling(paths, 3 if args.quick else args.months, 42, 1 if args.quick else 2)
-    print("== peak memory at 1M paths", flush=True)
-    res["memory"] = peak_memory(20_000 if args.quick else 1_000_000, 3 if args.quick else args.months)
+    print("== peak memory at 1M and 10M paths", flush=True)
+    res["memory"] = [peak_memory(n, 3 if args.quick else args.months)
+                     for n in ((20_000, 40_000) if args.quick else (1_000_000, 10_000_000))]
     res["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    res["loadavg_end"] = list(os.getloadavg())
     out = scratch / "all.json" if args.quick and args.out == OUT else args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2, default=str) + "\n")

@@ -80,7 +80,8 @@ def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: 
             return curve_within(moments, control_mean, len(periods), tolerance)
 
     run = sim.run(day_windows(sim, periods), progress=progress,
-                  distribution_days=distribution_days(n_days) if bands else (), stop=stop, runner=runner)
+                  distribution_days=distribution_days(n_days) if bands else (), stop=stop, runner=runner,
+                  daily=bands)
     check_curve_run(run, periods)
     return curve_from_run(run, sim, periods)
 
