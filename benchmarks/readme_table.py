@@ -77,7 +77,7 @@ def rows(res: dict) -> list[tuple[str, str, str, str]]:
         out.append(("pseudo-random against Sobol", sob.get("note", "not measured"), "", ""))
     p = res["portfolio"]
     n_trades = p["settings"]["trades"]
-    out.append((f"{n_trades:,}-trade portfolio, {p['settings']['paths']:,} paths, 36 months",
+    out.append((f"{n_trades:,}-trade portfolio, {p['settings']['paths']:,} paths, {p['settings']['months']} months",
                 f"{_s(p['portfolio']['best_s'])} = {_x(p['ratio_to_curve'])} the curve "
                 f"({_s(p['curve_alone']['best_s'])} in the same run)", "≤ 1.5×", _met(p["ratio_to_curve"] <= 1.5)))
     out.append(("the same with every cash flow reported",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -99,14 +98,19 @@ def scaling(paths: int, months: int, seed: int, repeats: int) -> dict:
     return out
 
 
-def _memory_child(paths: int, months: int) -> None:
-    market, model = Market.default(), ModelParams.default()
-    build_curve(market, model, months=months, paths=paths, seed=1)
-    print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+MEMORY_CHILD = """
+import json, resource, sys
+from curves.market import Market
+from engine.mc.model import ModelParams
+from engine.pricing.curve_builder import build_curve
+build_curve(Market.default(), ModelParams.default(), months=int(sys.argv[2]), paths=int(sys.argv[1]), seed=1)
+print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
 
 
 def peak_memory(paths: int, months: int) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_memory-child", str(paths), "--months", str(months)]
+    """Peak resident memory of a fresh process that imports the engine and builds one curve."""
+    cmd = [sys.executable, "-c", MEMORY_CHILD, str(paths), str(months)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     rec = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -118,11 +122,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--months", type=int, default=36)
-    ap.add_argument("--_memory-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args._memory_child:
-        _memory_child(args._memory_child, args.months)
-        return {}
     scratch = Path(tempfile.mkdtemp(prefix="bench_quick_"))
 
     def sub(name: str) -> list[str]:  # a smoke test writes its parts aside, not over the results
