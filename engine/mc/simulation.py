@@ -30,6 +30,9 @@ from engine.mc.moments import PairMoments
 DAYS_PER_YEAR = 365.0
 QUANTITIES = ("hashprice_usd_per_ph_day", "hashvalue_btc_per_ph_day", "difficulty", "btc_usd",
               "blocks_per_day", "difficulty_x_blocks")
+# window averages estimated with the BTC window average as control variate (its mean is the
+# forward's): every quantity but BTC itself
+CONTROLLED = tuple(q for q in range(K.N_QUANTITIES) if q != K.Q_BTC_USD)
 FEEDBACK_REFRESH_DAYS = 7
 MIN_FEE_BTC_PER_BLOCK = 1e-8
 DAYS_PER_EPOCH_FLOOR = 10  # epochs tracked: n_days // 10 + 4 (a mean epoch takes about 14 days)
@@ -271,26 +274,24 @@ class SimulationRun:
             raise InputError("quantity", f"{name!r} was not simulated in this run (ask for it in Simulation.run)")
         return QUANTITIES.index(name)
 
+    def _control(self, q: int):
+        return self.window_control_mean if q in CONTROLLED else None
+
     def window_mean(self, name: str) -> np.ndarray:
-        """Window averages of a quantity; hashprice in USD uses BTC as a control variate."""
+        """Window averages of a quantity; every quantity but BTC itself has the BTC window average
+        (whose mean the forward curve gives) as a control variate."""
         q = self._q(name)
-        if q == K.Q_HASHPRICE_USD:
-            return self.window_moments.mean(self.window_control_mean)[:, q]
-        return self.window_moments.mean()[:, q]
+        return self.window_moments.mean(self._control(q))[:, q]
 
     def window_stderr(self, name: str) -> np.ndarray:
         q = self._q(name)
-        if q == K.Q_HASHPRICE_USD:
-            return self.window_moments.stderr(self.window_control_mean)[:, q]
-        return self.window_moments.stderr()[:, q]
+        return self.window_moments.stderr(self._control(q))[:, q]
 
     def window_problems(self, name: str) -> np.ndarray:
         """Per window: None where the mean and stderr of a quantity can be reported, else why not
-        (see ``PairMoments.problems``); hashprice in USD is checked with its BTC control."""
+        (see ``PairMoments.problems``), checked with its control."""
         q = self._q(name)
-        if q == K.Q_HASHPRICE_USD:
-            return self.window_moments.problems(self.window_control_mean)[:, q]
-        return self.window_moments.problems()[:, q]
+        return self.window_moments.problems(self._control(q))[:, q]
 
     def daily_hashprice_cv(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-day expected hashprice (USD/PH/day) with the BTC forward as control, and stderr."""
@@ -448,7 +449,7 @@ class Simulation:
         moments = PairMoments((len(windows), K.N_QUANTITIES), self.block_pairs)
         ctrl_idx = [list(range(s, e + 1)) for s, e in windows]
         control_mean = np.zeros((len(windows), K.N_QUANTITIES))
-        control_mean[:, K.Q_HASHPRICE_USD] = [self.btc_forward[ix].mean() for ix in ctrl_idx]
+        control_mean[:, list(CONTROLLED)] = np.array([self.btc_forward[ix].mean() for ix in ctrl_idx])[:, None]
         t0 = time.perf_counter()
         done = 0
         signals = DeferredSignals()  # Ctrl-C inside the compiled kernel stops the run between chunks

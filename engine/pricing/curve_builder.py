@@ -80,19 +80,19 @@ def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: 
             return curve_within(moments, control_mean, len(periods), tolerance)
 
     run = sim.run(day_windows(sim, periods), progress=progress,
-                  distribution_days=distribution_days(n_days) if bands else (), stop=stop, runner=runner,
-                  daily=bands)
+                  distribution_days=distribution_days(n_days) if bands else (), stop=stop, runner=runner)
     check_curve_run(run, periods)
     return curve_from_run(run, sim, periods)
 
 
 def curve_within(moments, control_mean, k: int, tol: Tolerance) -> bool:
-    """Every month's USD and BTC forward has stderr <= max(rel x |value|, abs), and no problem."""
+    """Every month's USD and BTC forward (each with its BTC control) has stderr <= max(rel x
+    |value|, abs), and no problem."""
     with np.errstate(all="ignore"):
-        for q, ctrl in ((K.Q_HASHPRICE_USD, control_mean), (K.Q_HASHVALUE_BTC, None)):
-            mean = moments.mean(ctrl)[:k, q]
-            se = moments.stderr(ctrl)[:k, q]
-            if not tol.met(mean, se) or any(p is not None for p in moments.problems(ctrl)[:k, q]):
+        for q in (K.Q_HASHPRICE_USD, K.Q_HASHVALUE_BTC):
+            mean = moments.mean(control_mean)[:k, q]
+            se = moments.stderr(control_mean)[:k, q]
+            if not tol.met(mean, se) or any(p is not None for p in moments.problems(control_mean)[:k, q]):
                 return False
     return True
 
