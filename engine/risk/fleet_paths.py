@@ -6,7 +6,8 @@ is reduced to moments as it goes.
 The fleet's and the token's fixings are all one-day windows (the daily index and BTC close), so
 they are gathered straight from the kernel's daily values. Every per-path value is a function of
 its path alone: the arrays, and every figure computed from them, are the same whatever the chunk
-size or thread count.
+size or thread count. With ``keep_paths=False`` nothing per path is kept: each chunk's values go
+to ``on_chunk`` (the streamed hedge reduces them), and memory stays bounded whatever the paths.
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ COMPONENTS = ("btc_mined", "revenue_usd", "power_cost_usd", "opex_usd", "net_usd
 
 
 @dataclass
-class FleetPaths:
-    """Per path (rows, in pair order): ``net_usd`` and ``avg_index_usd`` per month, ``btc_at_expiry``
-    per futures expiry, ``fleet_pv_usd`` (its cash flows discounted), the token's discounted
-    ``token_usd`` and ``token_btc`` paid; ``monthly`` moments of :data:`COMPONENTS` (x months),
-    ``totals`` of their horizon sums, and ``btc_by_contract`` of the BTC each contract's days mine."""
+class ChunkValues:
+    """Per path of one chunk (or of the whole run): ``net_usd`` and ``avg_index_usd`` per month,
+    ``btc_at_expiry`` per futures expiry, ``fleet_pv_usd`` (its cash flows discounted), the token's
+    discounted ``token_usd`` and ``token_btc`` paid (None without a token)."""
 
     net_usd: np.ndarray
     avg_index_usd: np.ndarray
@@ -44,6 +44,14 @@ class FleetPaths:
     fleet_pv_usd: np.ndarray
     token_usd: np.ndarray | None
     token_btc: np.ndarray | None
+
+
+@dataclass
+class FleetPaths(ChunkValues):
+    """The run: its :class:`ChunkValues` for every path (rows in pair order; None when not kept),
+    ``monthly`` moments of :data:`COMPONENTS` (x months), ``totals`` of their horizon sums, and
+    ``btc_by_contract`` of the BTC each contract's days mine."""
+
     monthly: PairMoments
     totals: PairMoments
     btc_by_contract: PairMoments
@@ -58,6 +66,11 @@ class FleetPaths:
         """Over the horizon (the months added path by path): mean and stderr."""
         k = COMPONENTS.index(component)
         return float(self.totals.mean()[k]), float(self.totals.stderr()[k])
+
+
+def kept_bytes_per_path(n_months: int, n_expiries: int, token: bool) -> int:
+    """Bytes a run keeps per path when it keeps its per-path values."""
+    return 8 * (2 * n_months + n_expiries + 1 + (2 if token else 0))
 
 
 def pair_mean(x: np.ndarray, block_pairs: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -79,9 +92,12 @@ def _gather(product, market: Market) -> tuple[np.ndarray, np.ndarray]:
 
 
 def simulate_fleet(fleet: FleetPosition, token: HashrateToken | None, market: Market, model: ModelParams, *,
-                   paths: int, seed: int, threads: int | None = None, shift=None, progress=None) -> FleetPaths:
+                   paths: int, seed: int, threads: int | None = None, shift=None, progress=None,
+                   keep_paths: bool = True, on_chunk=None, chunk_paths: int | None = None) -> FleetPaths:
     """Simulate over the fleet's days, its futures expiries and the token's life. Without ``shift``
-    this is the physical model (BTC drifts at its forward); with it, the pricing measure."""
+    this is the physical model (BTC drifts at its forward); with it, the pricing measure.
+    ``on_chunk(first_path, ChunkValues)`` sees each chunk; ``keep_paths=False`` keeps no per-path
+    array; ``chunk_paths`` overrides the chunk size (the figures do not depend on it)."""
     for what in (fleet, token):
         if what is not None and what.start <= market.asof:
             raise InputError("start", f"{what.trade_id}: the first day {what.start} is not after the as-of date "
@@ -92,14 +108,16 @@ def simulate_fleet(fleet: FleetPosition, token: HashrateToken | None, market: Ma
     disc = Discounter(market, n_days)
     windows = [(t, t) for t in range(n_days)]
     per_path = 8 * (n_days * K.N_QUANTITIES + 12 * n_days)
-    chunk = int(min(65_536, max(1024, 2 ** int(np.log2(max(CHUNK_BYTES // per_path, 1))))))
+    chunk = chunk_paths or int(min(65_536, max(1024, 2 ** int(np.log2(max(CHUNK_BYTES // per_path, 1))))))
     sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, threads=threads, chunk_paths=chunk,
                      hashrate_shift_per_day=shift)
     f_day, f_q = _gather(fleet, market)
     t_day, t_q = _gather(token, market) if token is not None else (None, None)
     n, n_months, n_exp = sim.n_paths, len(fleet.periods), len(fleet.expiries)
-    out = FleetPaths(np.empty((n, n_months)), np.empty((n, n_months)), np.empty((n, n_exp)), np.empty(n),
-                     np.empty(n) if token else None, np.empty(n) if token else None,
+    keep = keep_paths or None
+    out = FleetPaths(keep and np.empty((n, n_months)), keep and np.empty((n, n_months)),
+                     keep and np.empty((n, n_exp)), keep and np.empty(n),
+                     np.empty(n) if token and keep else None, np.empty(n) if token and keep else None,
                      PairMoments((len(COMPONENTS), n_months), sim.block_pairs),
                      PairMoments((len(COMPONENTS),), sim.block_pairs), PairMoments((n_exp,), sim.block_pairs), n)
     index_today = market.spot_hashprice_usd_per_ph_day()
@@ -122,15 +140,19 @@ def simulate_fleet(fleet: FleetPosition, token: HashrateToken | None, market: Ma
         out.monthly.add(stack)
         out.totals.add(stack.sum(axis=2))
         out.btc_by_contract.add(np.stack([d["btc_mined"][:, sel].sum(axis=1) for sel in contract_days], axis=1))
-        out.net_usd[rows] = net
-        out.avg_index_usd[rows] = fleet.month_sums(d["hashprice"]) / days
         _, _, exp_btc = fleet.split_fixings(values)
-        out.btc_at_expiry[rows] = np.stack([exp_btc[c] for c in range(n_exp)], axis=1)
-        out.fleet_pv_usd[rows] = discounted_pv(fleet, values, market, disc)
-        if token is not None:
-            tv = wv[:, t_day, t_q]
-            out.token_usd[rows] = discounted_pv(token, tv, market, disc)
-            out.token_btc[rows] = token.payouts(tv)[1].sum(axis=1)
+        tv = wv[:, t_day, t_q] if token is not None else None
+        cv = ChunkValues(net, fleet.month_sums(d["hashprice"]) / days,
+                         np.stack([exp_btc[c] for c in range(n_exp)], axis=1),
+                         discounted_pv(fleet, values, market, disc),
+                         discounted_pv(token, tv, market, disc) if token is not None else None,
+                         token.payouts(tv)[1].sum(axis=1) if token is not None else None)
+        if keep_paths:
+            for name in ("net_usd", "avg_index_usd", "btc_at_expiry", "fleet_pv_usd", "token_usd", "token_btc"):
+                if getattr(cv, name) is not None:
+                    getattr(out, name)[rows] = getattr(cv, name)
+        if on_chunk is not None:
+            on_chunk(rows.start, cv)
         if progress is not None:
             progress(min(2 * start + wv.shape[0], n), n)
     out.seconds = time.perf_counter() - t0

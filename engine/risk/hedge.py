@@ -28,7 +28,7 @@ import numpy as np
 
 from curves.market import Market
 from engine.mc.model import ModelParams
-from engine.risk.fleet_paths import FleetPaths, pair_mean, simulate_fleet
+from engine.risk.fleet_paths import FleetPaths, kept_bytes_per_path, pair_mean, simulate_fleet
 from engine.risk.pnl_stats import batch_stderr, cash_flow_at_risk, effectiveness
 from products.fleet_file import COLLAR_BAND, FleetFile
 from products.hashprice_options import HashpriceCollar
@@ -42,49 +42,125 @@ MEASURES = {"distributions": "physical model; BTC drifts at its forward curve",
 
 @dataclass
 class HedgeResult:
-    """The report (:meth:`to_dict`, JSON-ready) and the per-path horizon cash flows by hedge."""
+    """The report (:meth:`to_dict`, JSON-ready) and the horizon cash flows by hedge: per path
+    (per-path quantiles) or as (bin edges, counts) (histogram quantiles)."""
 
     report: dict
     horizon_pnl_usd: dict[str, np.ndarray] = field(repr=False)
+    horizon_histograms: dict[str, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return self.report
 
 
+@dataclass
+class HedgePlan:
+    """The hedges on, once their quantities are fixed: what turns a path's fleet values into
+    each hedge's monthly cash flow (:func:`hedged_flows`)."""
+
+    names: tuple[str, ...]
+    month_of: np.ndarray
+    fwd: np.ndarray
+    futures_btc: dict[str, np.ndarray]
+    ndfs: list
+    collars: list
+    collar_premium: np.ndarray | None
+    market: Market
+
+
+QUANTILE_MODES = ("per_path", "histogram")
+
+
 def hedge_fleet(ff: FleetFile, market: Market, model: ModelParams, *, paths: int = 100_000, seed: int = 42,
-                threads: int | None = None, shift=None, progress=None) -> HedgeResult:
+                threads: int | None = None, shift=None, progress=None, quantiles: str | None = None,
+                chunk_paths: int | None = None) -> HedgeResult:
     """Simulate the fleet, price the hedges and report every hedge's cash flow at risk. Without a
     shift the physical and pricing measures coincide and one simulation serves both; with one, a
-    second simulation on the same seed prices the instruments."""
+    second simulation on the same seed prices the instruments. ``quantiles`` forces the mode
+    (``per_path`` keeps every path's values; ``histogram`` streams them, :mod:`engine.risk.hedge_stream`);
+    by default per path while they fit :data:`MEMORY_BUDGET_BYTES`."""
+    from engine.risk.hedge_stream import hedge_streamed
+
     fleet, token = ff.position(market.asof), ff.token_trade(market.asof)
-    sim = simulate_fleet(fleet, token, market, model, paths=paths, seed=seed, threads=threads, progress=progress)
-    priced = sim if shift is None else simulate_fleet(fleet, token, market, model, paths=paths, seed=seed,
-                                                      threads=threads, shift=shift)
+    mode = quantiles or choose_mode(fleet, token, paths, shift)
+    if mode not in QUANTILE_MODES:
+        raise ValueError(f"quantiles is one of {QUANTILE_MODES}, got {mode!r}")
+    if mode == "histogram":
+        return hedge_streamed(ff, market, model, paths=paths, seed=seed, threads=threads, shift=shift,
+                              progress=progress, chunk_paths=chunk_paths)
+    kw = dict(paths=paths, seed=seed, threads=threads, chunk_paths=chunk_paths)
+    sim = simulate_fleet(fleet, token, market, model, progress=progress, **kw)
+    priced = sim if shift is None else simulate_fleet(fleet, token, market, model, shift=shift, **kw)
     size_phs = np.asarray(fleet.hashrate_phs) * fleet.uptime
-    ndfs, collars, prices = _instruments(ff, fleet, size_phs, priced, market)
-    futures = _futures_hedges(ff, fleet, sim, market)
-    hedged = {"unhedged": sim.net_usd}
-    if "btc_future" in ff.hedge.hedges:
-        for name in ("delta", "min_variance"):
-            hedged[name] = sim.net_usd + futures[name]["pnl"]
-    if "hashprice_forward" in ff.hedge.hedges:
-        hedged["hashprice_forward"] = sim.net_usd + _pay(ndfs, sim.avg_index_usd, market)
-    if "collar" in ff.hedge.hedges:
-        premium = np.array([row["premium_usd"] for row in prices["collar"]])
-        hedged["collar"] = sim.net_usd + _pay(collars, sim.avg_index_usd, market) - premium
-    fleet_pv, fleet_pv_se = pair_mean(priced.fleet_pv_usd[:, None])
+    fair, fair_se = pair_mean(priced.avg_index_usd)
+    ndfs, collars, ndf_rows = _instruments(ff, fleet, size_phs, fair, fair_se)
+    premium, premium_se = pair_mean(_pay(collars, priced.avg_index_usd, market))
+    prices = _prices(ff, ndf_rows, _collar_rows(collars, premium, premium_se))
+    minvar, minvar_se = _min_variance(fleet, sim)
+    futures = _futures_contracts(ff, fleet, sim, market, minvar, minvar_se)
+    plan = make_plan(ff, futures, ndfs, collars, premium, market)
+    hedged = hedged_flows(plan, sim)
+    pnl = {name: _pnl_figures(arr, sim.net_usd) for name, arr in hedged.items()}
+    fleet_pv = pair_mean(priced.fleet_pv_usd[:, None])
+    token_part = None
+    if token is not None:
+        pv = pair_mean(priced.token_usd[:, None])
+        dists = {"value_usd": _distribution(sim.token_usd), "paid_btc": _distribution(sim.token_btc)}
+        token_part = _token_report(ff, token, (float(pv[0][0]), float(pv[1][0])), market, dists)
+    report = assemble_report(ff, fleet, market, sim, seed, futures, prices, pnl, fleet_pv, token_part,
+                             {"quantiles": "per_path"})
+    return HedgeResult(report, {name: arr.sum(axis=1) for name, arr in hedged.items()})
+
+
+MEMORY_BUDGET_BYTES = 512 * 2**20  # per-path values kept above this are streamed instead
+
+
+def choose_mode(fleet, token, paths: int, shift) -> str:
+    """``per_path`` while the runs' kept per-path values fit :data:`MEMORY_BUDGET_BYTES`."""
+    per_path = kept_bytes_per_path(len(fleet.periods), len(fleet.expiries), token is not None)
+    runs = 1 if shift is None else 2
+    return "per_path" if runs * per_path * paths <= MEMORY_BUDGET_BYTES else "histogram"
+
+
+def assemble_report(ff, fleet, market, sim, seed, futures, prices, pnl, fleet_pv, token_part, quantiles) -> dict:
+    """The report's JSON, the same keys in either quantile mode, but for ``quantiles`` (what made them)."""
     report = {
         "asof": str(market.asof), "paths": sim.n_paths, "seed": seed, "measures": MEASURES,
+        **quantiles,
         "fleet": _fleet_terms(ff, fleet),
-        "months": _month_rows(fleet, sim, futures, hedged),
+        "months": _month_rows(fleet, sim, futures, pnl),
         **_curtailment(sim),
-        "fleet_pv_usd": float(fleet_pv[0]), "fleet_pv_usd_stderr": float(fleet_pv_se[0]),
+        "fleet_pv_usd": float(fleet_pv[0][0]), "fleet_pv_usd_stderr": float(fleet_pv[1][0]),
         "hedges": {"btc_future": futures["contracts"], **prices},
-        "pnl": {name: _pnl_figures(arr, sim.net_usd) for name, arr in hedged.items()},
+        "pnl": pnl,
     }
-    if token is not None:
-        report["token"] = _token_report(ff, token, priced, sim, market)
-    return HedgeResult(report, {name: arr.sum(axis=1) for name, arr in hedged.items()})
+    if token_part is not None:
+        report["token"] = token_part
+    return report
+
+
+def make_plan(ff: FleetFile, futures, ndfs, collars, premium, market: Market) -> HedgePlan:
+    names = ("unhedged", *(n for h in ("btc_future", "hashprice_forward", "collar") if h in ff.hedge.hedges
+                           for n in HEDGE_NAMES[h]))
+    return HedgePlan(names, futures["month_of"], futures["fwd"], {k: futures[k] for k in ("delta", "min_variance")},
+                     ndfs, collars, None if premium is None else np.asarray(premium), market)
+
+
+def hedged_flows(plan: HedgePlan, v) -> dict[str, np.ndarray]:
+    """Each hedge's (and no hedge's) net cash flow per path and month, from ``v``'s
+    ``net_usd``, ``avg_index_usd`` and ``btc_at_expiry`` (:class:`ChunkValues`)."""
+    n_months = v.net_usd.shape[1]
+    out = {"unhedged": v.net_usd}
+    for name in ("delta", "min_variance"):
+        if name in plan.names:
+            per_contract = plan.futures_btc[name] * (plan.fwd - v.btc_at_expiry)  # short h BTC: gain h (F - S_T)
+            pnl = np.stack([per_contract[:, plan.month_of == m].sum(axis=1) for m in range(n_months)], axis=1)
+            out[name] = v.net_usd + pnl
+    if "hashprice_forward" in plan.names:
+        out["hashprice_forward"] = v.net_usd + _pay(plan.ndfs, v.avg_index_usd, plan.market)
+    if "collar" in plan.names:
+        out["collar"] = v.net_usd + _pay(plan.collars, v.avg_index_usd, plan.market) - plan.collar_premium
+    return out
 
 
 def _pay(trades, avg_index: np.ndarray, market: Market) -> np.ndarray:
@@ -92,10 +168,9 @@ def _pay(trades, avg_index: np.ndarray, market: Market) -> np.ndarray:
     return np.stack([t.cash_flows(avg_index[:, [m]], market)[0].amount for m, t in enumerate(trades)], axis=1)
 
 
-def _instruments(ff, fleet, size_phs, priced: FleetPaths, market: Market):
+def _instruments(ff, fleet, size_phs, fair, fair_se):
     """NDFs sold at the fair strike (the pricing measure's expected average index) and collars
     bought around it, per month; the collar's premium is its expected payoff (paid at month end)."""
-    fair, fair_se = pair_mean(priced.avg_index_usd)
     ndfs = [HashrateForward(f"ndf-{m}", p.start, p.end, float(fair[m]), "USD", float(size_phs[m]), "sell")
             for m, p in enumerate(fleet.periods)]
     ndf_rows = [{"start": str(p.start), "end": str(p.end), "size_phs": float(size_phs[m]), "side": "sell",
@@ -106,35 +181,48 @@ def _instruments(ff, fleet, size_phs, priced: FleetPaths, market: Market):
                                h.collar_floor_usd_per_ph_day or float(fair[m]) * (1 - COLLAR_BAND),
                                h.collar_cap_usd_per_ph_day or float(fair[m]) * (1 + COLLAR_BAND),
                                "USD", float(size_phs[m]), "buy") for m, p in enumerate(fleet.periods)]
-    premium, premium_se = pair_mean(_pay(collars, priced.avg_index_usd, market))
-    collar_rows = [{"start": str(c.start), "end": str(c.end), "size_phs": c.size_phs, "side": "buy",
-                    "floor_usd_per_ph_day": c.floor_strike, "cap_usd_per_ph_day": c.cap_strike,
-                    "premium_usd": float(premium[m]), "premium_usd_stderr": float(premium_se[m])}
-                   for m, c in enumerate(collars)]
-    prices = {"hashprice_forward": ndf_rows if "hashprice_forward" in h.hedges else [],
-              "collar": collar_rows if "collar" in h.hedges else []}
-    return ndfs, collars, {**prices, "ndf_fair_strikes": ndf_rows}
+    return ndfs, collars, ndf_rows
 
 
-def _futures_hedges(ff: FleetFile, fleet, sim: FleetPaths, market: Market) -> dict:
-    """Delta and minimum-variance quantities per contract, and their P&L per path and month."""
-    n_months, expiries = len(fleet.periods), fleet.expiries
-    month_of = np.minimum(np.arange(len(expiries)), n_months - 1)  # a roll contract counts in the last month
-    fwd = np.array([market.btc_forward_usd(e) for e in expiries])
-    delta = sim.btc_by_contract.mean()
-    delta_se = sim.btc_by_contract.stderr()
-    minvar = np.zeros(len(expiries))
-    minvar_se = np.zeros(len(expiries))
-    for m in range(n_months):
+def _collar_rows(collars, premium, premium_se) -> list[dict]:
+    return [{"start": str(c.start), "end": str(c.end), "size_phs": c.size_phs, "side": "buy",
+             "floor_usd_per_ph_day": c.floor_strike, "cap_usd_per_ph_day": c.cap_strike,
+             "premium_usd": float(premium[m]), "premium_usd_stderr": float(premium_se[m])}
+            for m, c in enumerate(collars)]
+
+
+def _prices(ff, ndf_rows, collar_rows) -> dict:
+    h = ff.hedge
+    return {"hashprice_forward": ndf_rows if "hashprice_forward" in h.hedges else [],
+            "collar": collar_rows if "collar" in h.hedges else [], "ndf_fair_strikes": ndf_rows}
+
+
+def month_of_contract(fleet) -> np.ndarray:
+    """The month each futures contract hedges (a roll contract counts in the last month)."""
+    return np.minimum(np.arange(len(fleet.expiries)), len(fleet.periods) - 1)
+
+
+def _min_variance(fleet, sim: FleetPaths) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-variance short quantity per contract (a regression per month) and its stderr."""
+    month_of = month_of_contract(fleet)
+    minvar = np.zeros(len(fleet.expiries))
+    minvar_se = np.zeros(len(fleet.expiries))
+    for m in range(len(fleet.periods)):
         cs = np.flatnonzero(month_of == m)
         minvar[cs] = _regression(sim.btc_at_expiry[:, cs], sim.net_usd[:, m])
         for j, c in enumerate(cs):
             minvar_se[c] = batch_stderr(lambda s, y, j=j: _regression(s, y)[j], sim.btc_at_expiry[:, cs],
                                         sim.net_usd[:, m])
-    pnl = {}
-    for name, h in (("delta", delta), ("min_variance", minvar)):
-        per_contract = h * (fwd - sim.btc_at_expiry)  # short h BTC of futures: gain h (F - S_T)
-        pnl[name] = np.stack([per_contract[:, month_of == m].sum(axis=1) for m in range(n_months)], axis=1)
+    return minvar, minvar_se
+
+
+def _futures_contracts(ff: FleetFile, fleet, sim: FleetPaths, market: Market, minvar, minvar_se) -> dict:
+    """Delta (expected BTC mined, from ``sim``'s moments) and minimum-variance quantities per contract."""
+    expiries = fleet.expiries
+    month_of = month_of_contract(fleet)
+    fwd = np.array([market.btc_forward_usd(e) for e in expiries])
+    delta = sim.btc_by_contract.mean()
+    delta_se = sim.btc_by_contract.stderr()
     lot = ff.hedge.contract_btc
     contracts = [{"expiry": str(e), "month": int(month_of[c]), "forward_usd": float(fwd[c]), "side": "sell",
                   "delta_hedge_btc": float(delta[c]), "delta_hedge_btc_stderr": float(delta_se[c]),
@@ -142,8 +230,7 @@ def _futures_hedges(ff: FleetFile, fleet, sim: FleetPaths, market: Market) -> di
                   "min_variance_hedge_btc": float(minvar[c]), "min_variance_hedge_btc_stderr": float(minvar_se[c]),
                   "min_variance_hedge_contracts": int(round(minvar[c] / lot))}
                  for c, e in enumerate(expiries)]
-    return {"delta": {"pnl": pnl["delta"]}, "min_variance": {"pnl": pnl["min_variance"]}, "contracts": contracts,
-            "month_of": month_of}
+    return {"delta": delta, "min_variance": minvar, "contracts": contracts, "month_of": month_of, "fwd": fwd}
 
 
 def _regression(s: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -164,7 +251,7 @@ def _fleet_terms(ff: FleetFile, fleet) -> dict:
             "expiry_rule": ff.hedge.expiry_rule}
 
 
-def _month_rows(fleet, sim: FleetPaths, futures, hedged) -> list[dict]:
+def _month_rows(fleet, sim: FleetPaths, futures, pnl) -> list[dict]:
     rows = []
     means = {k: sim.mean(k) for k in ("btc_mined", "revenue_usd", "power_cost_usd", "opex_usd", "net_usd")}
     contracts = futures["contracts"]
@@ -180,8 +267,8 @@ def _month_rows(fleet, sim: FleetPaths, futures, hedged) -> list[dict]:
             row[f"{h}_hedge_btc"] = sum(c[f"{h}_hedge_btc"] for c in mine)
             row[f"{h}_hedge_btc_stderr"] = float(np.sqrt(sum(c[f"{h}_hedge_btc_stderr"] ** 2 for c in mine)))
             row[f"{h}_hedge_contracts"] = sum(c[f"{h}_hedge_contracts"] for c in mine)
-        row["hedge_effectiveness"] = {name: effectiveness(arr[:, m], sim.net_usd[:, m])[0]
-                                      for name, arr in hedged.items() if name != "unhedged"}
+        row["hedge_effectiveness"] = {name: p["months"][m]["effectiveness"]
+                                      for name, p in pnl.items() if name != "unhedged"}
         rows.append(row)
     return rows
 
@@ -211,20 +298,25 @@ def _pnl_figures(arr: np.ndarray, unhedged: np.ndarray) -> dict:
     return out
 
 
-def _token_report(ff: FleetFile, token, priced: FleetPaths, sim: FleetPaths, market: Market) -> dict:
+def _token_report(ff: FleetFile, token, pv: tuple[float, float], market: Market, dists: dict) -> dict:
     """PV (pricing measure) and the distribution (physical) of one token's discounted USD value and
     of the BTC it pays."""
     spot = market.btc_spot_usd
-    pv, pv_se = (float(v[0]) for v in pair_mean(priced.token_usd[:, None]))
+    pv, pv_se = pv
     out = {"ths_per_token": token.ths_per_token, "life_months": ff.token["life_months"],
            "start": str(token.start), "end": str(token.end), "fee_usd_per_th_day": token.fee_usd_per_th_day,
            "pv_usd": pv, "pv_usd_stderr": pv_se, "pv_btc_at_spot": pv / spot, "pv_btc_at_spot_stderr": pv_se / spot}
-    for name, x, unit in (("value_usd", sim.token_usd, "USD, discounted"), ("paid_btc", sim.token_btc, "BTC, as paid")):
-        q = np.quantile(x, [0.05, 0.5, 0.95], method="inverted_cdf")
-        mean, se = (float(v[0]) for v in pair_mean(x[:, None]))
-        out[name] = {"unit": unit, "mean": mean, "mean_stderr": se, "std": float(x.std(ddof=1)),
-                     "p05": float(q[0]), "p50": float(q[1]), "p95": float(q[2]), "prob_zero": float((x <= 0).mean())}
+    for name, unit in (("value_usd", "USD, discounted"), ("paid_btc", "BTC, as paid")):
+        out[name] = {"unit": unit, **dists[name]}
     return out
+
+
+def _distribution(x: np.ndarray) -> dict:
+    """Mean, stderr, std, 5/50/95% quantiles and the chance of nothing, of per-path values."""
+    q = np.quantile(x, [0.05, 0.5, 0.95], method="inverted_cdf")
+    mean, se = (float(v[0]) for v in pair_mean(x[:, None]))
+    return {"mean": mean, "mean_stderr": se, "std": float(x.std(ddof=1)),
+            "p05": float(q[0]), "p50": float(q[1]), "p95": float(q[2]), "prob_zero": float((x <= 0).mean())}
 
 
 TOLERANCE_STEP_PATHS = 16_384

@@ -34,10 +34,16 @@ def _figures(x: np.ndarray) -> dict[str, float]:
     return out
 
 
-def _batches(n: int) -> list[slice]:
+def batch_edges(n: int) -> list[int]:
+    """First path of each of the ``N_BATCHES`` batches (whole antithetic pairs), then ``n``."""
     pairs = n // 2
     edges = [2 * (pairs * b // N_BATCHES) for b in range(N_BATCHES + 1)]
     edges[-1] = n
+    return edges
+
+
+def _batches(n: int) -> list[slice]:
+    edges = batch_edges(n)
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
