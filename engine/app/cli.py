@@ -630,6 +630,9 @@ def hedge(
     tolerance: TolOpt = None,
     abs_tolerance: AbsTolOpt = 0.0,
     max_paths: MaxPathsOpt = 1_000_000,
+    quantiles: Annotated[str | None, typer.Option(
+        "--quantiles", help="per_path (keep every path's cash flows) or histogram (stream them: bounded memory); "
+                            "default: per_path while they fit in memory.")] = None,
 ):
     """A miner's monthly cash flows, its hedges (BTC futures, NDFs, collar) and the cash flow at risk left."""
     import pandas as pd
@@ -640,6 +643,8 @@ def hedge(
 
     output_path(out, "out", (".json", ".csv"), "the hedge report is .json or .csv, got")
     output_path(plot, "plot", (".png",), "plots are PNG files, got")
+    if quantiles not in (None, "per_path", "histogram"):
+        raise InputError("quantiles", f"--quantiles is per_path or histogram, got {quantiles!r}")
     tol = target_accuracy(tolerance, abs_tolerance, max_paths)
     check_paths(max_paths if tol else paths)
     ff = _load_file(load_fleet_file, fleet, "fleet")
@@ -647,10 +652,11 @@ def hedge(
     hs = load_shift(shift, mkt)
     with progress_bar("simulating the fleet") as update:
         if tol is None:
-            res = hedge_fleet(ff, mkt, mdl, paths=paths, seed=seed, threads=threads, shift=hs, progress=update)
+            res = hedge_fleet(ff, mkt, mdl, paths=paths, seed=seed, threads=threads, shift=hs, progress=update,
+                              quantiles=quantiles)
         else:
             res = hedge_to_tolerance(ff, mkt, mdl, tol, max_paths=max_paths, seed=seed, threads=threads, shift=hs,
-                                     progress=update)
+                                     progress=update, quantiles=quantiles)
     doc = check_finite(res.to_dict())
     if out is not None:
         months = pd.DataFrame([{k: v for k, v in m.items() if k != "hedge_effectiveness"}
@@ -660,7 +666,8 @@ def hedge(
     if plot is not None:
         from engine.app.plots import plot_hedge_pnl
 
-        plot_hedge_pnl(res.horizon_pnl_usd, plot, f"{Path(fleet).name}: {doc['paths']:,} paths, as of {doc['asof']}")
+        plot_hedge_pnl(res.horizon_pnl_usd or res.horizon_histograms, plot,
+                       f"{Path(fleet).name}: {doc['paths']:,} paths, as of {doc['asof']}")
     if json_out:
         print_json(doc)
         return

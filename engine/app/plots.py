@@ -190,22 +190,39 @@ def plot_backtest(result: BacktestResult, path) -> None:
     save_figure(fig, path)
 
 
-def plot_hedge_pnl(horizon_pnl_usd: dict[str, np.ndarray], path, title: str = "") -> None:
-    """Histograms of the horizon's net cash flow per path: unhedged against each hedge, with the
-    5% quantile (the 95% VaR's level) marked."""
+def _weighted(x) -> tuple[np.ndarray, np.ndarray]:
+    """(values in thousand USD, weights) of per-path values or of a histogram's (edges, counts)."""
+    if isinstance(x, tuple):
+        edges, counts = x
+        return 0.5 * (edges[:-1] + edges[1:]) / 1e3, counts.astype(float)
+    return np.asarray(x) / 1e3, np.ones(np.size(x))
+
+
+def _wquantile(v: np.ndarray, w: np.ndarray, p: float) -> float:
+    order = np.argsort(v, kind="stable")
+    cum = np.cumsum(w[order])
+    return float(v[order][min(np.searchsorted(cum, p * cum[-1]), v.size - 1)])
+
+
+def plot_hedge_pnl(horizon_pnl_usd: dict, path, title: str = "") -> None:
+    """Histograms of the horizon's net cash flow per path (per-path values, or a histogram's
+    (edges, counts)): unhedged against each hedge, with the 5% quantile (the 95% VaR's level) marked."""
     hedges = [h for h in horizon_pnl_usd if h != "unhedged"]
-    base = horizon_pnl_usd["unhedged"] / 1e3
-    lo, hi = np.quantile(np.concatenate([base, *(horizon_pnl_usd[h] / 1e3 for h in hedges)]), [0.001, 0.999])
+    data = {h: _weighted(x) for h, x in horizon_pnl_usd.items()}
+    allv = np.concatenate([v for v, _ in data.values()])
+    allw = np.concatenate([w for _, w in data.values()])
+    lo, hi = _wquantile(allv, allw, 0.001), _wquantile(allv, allw, 0.999)
     bins = np.linspace(lo, hi, 81)
     fig = Figure(figsize=(4.2 * max(len(hedges), 1), 3.6), layout="constrained")
+    base, bw = data["unhedged"]
     for k, h in enumerate(hedges or ["unhedged"]):
         ax = fig.add_subplot(1, max(len(hedges), 1), k + 1)
-        ax.hist(base, bins=bins, color="tab:gray", alpha=0.5, label="unhedged", density=True)
-        ax.axvline(np.quantile(base, 0.05), color="tab:gray", ls="--", lw=0.9)
+        ax.hist(base, bins=bins, weights=bw, color="tab:gray", alpha=0.5, label="unhedged", density=True)
+        ax.axvline(_wquantile(base, bw, 0.05), color="tab:gray", ls="--", lw=0.9)
         if h != "unhedged":
-            x = horizon_pnl_usd[h] / 1e3
-            ax.hist(x, bins=bins, color="tab:blue", alpha=0.5, label=h.replace("_", " "), density=True)
-            ax.axvline(np.quantile(x, 0.05), color="tab:blue", ls="--", lw=0.9)
+            x, w = data[h]
+            ax.hist(x, bins=bins, weights=w, color="tab:blue", alpha=0.5, label=h.replace("_", " "), density=True)
+            ax.axvline(_wquantile(x, w, 0.05), color="tab:blue", ls="--", lw=0.9)
         ax.set_xlabel("net cash flow over the horizon (thousand USD)")
         ax.set_yticks([])
         ax.legend(fontsize=8)

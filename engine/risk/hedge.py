@@ -349,13 +349,15 @@ def worst_against(tolerance, report: dict) -> float:
 
 
 def hedge_to_tolerance(ff: FleetFile, market: Market, model: ModelParams, tolerance, *, max_paths: int,
-                       seed: int = 42, threads: int | None = None, shift=None, progress=None) -> HedgeResult:
+                       seed: int = 42, threads: int | None = None, shift=None, progress=None,
+                       quantiles: str | None = None) -> HedgeResult:
     """Rerun with more paths (the same seed: the first paths are the same) until every figure of
     :func:`reported_figures` is within ``tolerance`` (:func:`worst_against`), or ``max_paths``;
     the report's ``tolerance`` says how it ended."""
     paths = min(max_paths, 2 * TOLERANCE_STEP_PATHS)
     while True:
-        res = hedge_fleet(ff, market, model, paths=paths, seed=seed, threads=threads, shift=shift, progress=progress)
+        res = hedge_fleet(ff, market, model, paths=paths, seed=seed, threads=threads, shift=shift, progress=progress,
+                          quantiles=quantiles)
         worst = worst_against(tolerance, res.report)
         if worst <= 1.0 or paths >= max_paths:
             break
