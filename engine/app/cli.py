@@ -57,6 +57,10 @@ ClusterOpt = Annotated[str | None, typer.Option(
     "--cluster", help="Run the path chunks on the Dask scheduler at this address (e.g. tcp://host:8786).")]
 WorkersOpt = Annotated[int | None, typer.Option(
     "--workers", help="Run the path chunks on a local Dask cluster of this many worker processes.")]
+RngOpt = Annotated[str, typer.Option(
+    "--rng", help="Daily shocks: 'counter' (pseudo-random) or 'sobol' (scrambled Sobol points, randomised QMC).")]
+ScramblesOpt = Annotated[int, typer.Option(
+    "--scrambles", help="With --rng sobol: independent scrambles, whose spread gives the stderr.")]
 
 
 MIN_PATHS = 512  # below this, Monte Carlo standard errors are too rough to report (see README)
@@ -331,6 +335,8 @@ def curve(
     max_paths: MaxPathsOpt = 4_000_000,
     cluster: ClusterOpt = None,
     workers: WorkersOpt = None,
+    rng: RngOpt = "counter",
+    scrambles: ScramblesOpt = 16,
 ):
     """Monthly hashprice forward curve (USD/PH/day and BTC/PH/day) and the next difficulty retargets."""
     from engine.app.output import TABLE_SUFFIXES, write_table
@@ -345,8 +351,11 @@ def curve(
     with chunk_runner(cluster, workers) as runner, progress_bar("simulating") as update:
         c = build_curve(mkt, mdl, months=months, paths=max_paths if tol else paths, seed=seed, threads=threads,
                         progress=update, hashrate_shift_per_day=hs, bands=plot is not None, tolerance=tol,
-                        runner=runner, **({"chunk_paths": TOLERANCE_CHUNK_PATHS} if tol else {}))
+                        runner=runner, rng=rng, scrambles=scrambles,
+                        **({"chunk_paths": TOLERANCE_CHUNK_PATHS} if tol else {}))
     doc = check_finite(c.to_dict())
+    if rng == "sobol":
+        doc["rng"], doc["scrambles"] = rng, scrambles
     if tol is not None:
         worst = max(tol.worst(c.hashprice_usd_per_ph_day, c.hashprice_stderr),
                     tol.worst(c.hashvalue_btc_per_ph_day, c.hashvalue_stderr))
@@ -362,7 +371,8 @@ def curve(
         print_json(doc)
         return
     print_table(
-        f"Hashprice forward curve as of {c.asof} ({c.paths:,} paths, seed {c.seed})",
+        f"Hashprice forward curve as of {c.asof} ({c.paths:,} paths, seed {c.seed}"
+        + (f", Sobol RQMC, {scrambles} scrambles)" if rng == "sobol" else ")"),
         ["start", "end", "USD/PH/day", "stderr", "BTC/PH/day", "stderr", "difficulty"],
         [[m["start"], m["end"], m["hashprice_usd_per_ph_day"], m["hashprice_stderr"],
           m["hashvalue_btc_per_ph_day"], m["hashvalue_stderr"], m["difficulty_mean"]] for m in doc["months"]],
@@ -559,6 +569,7 @@ def price(
     max_paths: MaxPathsOpt = 4_000_000,
     cluster: ClusterOpt = None,
     workers: WorkersOpt = None,
+    rng: RngOpt = "counter",
 ):
     """Price a portfolio; a trade with bad fields gets its error set while the rest are priced."""
     import pandas as pd
@@ -568,6 +579,8 @@ def price(
     from engine.pricing.pricer import price_trades
     from products.portfolio import load_portfolio
 
+    if rng != "counter":
+        raise InputError("rng", f"{rng!r}: price uses the counter RNG only (--rng sobol is for the curve)")
     output_path(out, "out", TABLE_SUFFIXES, "unsupported file type")
     output_path(flows, "flows", TABLE_SUFFIXES, "unsupported file type")
     tol = target_accuracy(tolerance, abs_tolerance, max_paths)

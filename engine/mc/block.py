@@ -210,12 +210,14 @@ def _rewards_today(m, ck, pr, dq, rw_target, rw_base, rw_val, rw_lo, n_armed):
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
 def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, rewards, want_daily, want_dxb, n_epochs,
-                   daily, samples, hists):
+                   daily, samples, hists, normals=None):
     """Pairs p0..p0+n-1 over all days, today's subsidy being ``sub0`` BTC until height ``halv0``:
     the block's per-day pair-mean sums into ``daily`` (when ``want_daily``), its sample paths
     (``samples``) and day histograms (``hists``: ``(day_slot, day_hist, day_range)``, the lane's).
     ``rewards`` is ``(rw_day, rw_blocks)``. Each of the last three may be None: the code for it is
-    then not compiled (what a run needs is compiled on first use).
+    then not compiled (what a run needs is compiled on first use). ``normals[t, f, j]``, when
+    given, are the daily shocks of the three factors (``engine.mc.sobol``); None draws them from
+    the counter RNG (and the other code is not compiled).
 
     Returns what :mod:`engine.mc.block_summary` reduces: the per-path running sums of the window
     quantities at each checkpoint, ``cps[n_checkpoints, N_QUANTITIES, >= 2n]`` (D x blocks left
@@ -280,9 +282,14 @@ def simulate_block(seed, p0, n, steps, par, init, sub0, halv0, cp_days, rewards,
     for t in range(n_days):
         # 1. counter RNG -> normals (factor by factor: one compiled copy of the transform), and
         # which pairs jump today (branch-free; vectorised)
-        for f in range(3):
-            for j in range(n):
-                z[f, j] = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, f)))
+        if normals is None:
+            for f in range(3):
+                for j in range(n):
+                    z[f, j] = rng.normal_from_bits(rng.random_bits(key, rng.counter(p0 + j, t, f)))
+        else:
+            for f in range(3):
+                for j in range(n):
+                    z[f, j] = normals[t, f, j]
         if any_jumps:
             for j in range(n):
                 w = rng.random_bits(key, rng.counter(p0 + j, t, rng.FACTOR_JUMP_FLAGS))

@@ -204,3 +204,23 @@ def summarise_block(cps, epoch_idx, ep_ratio, ep_day, rw_val, n, windows, d0, pa
         window_moments(cps, n, win_cp0, win_cp1, win_len, mom)
     n_epoch_hist, epochs, hist, rng_ = epoch_out
     epoch_sums(n, epoch_idx, ep_ratio, ep_day, n_epoch_hist, epochs, hist, rng_)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+def scramble_sums(cps, n, p0, scrambles, windows, out):
+    """Sums of the pair means of the window averages (x) and of the BTC window average (the
+    control c) per scramble (pair p in scramble p mod R) into ``out[R, 2, n_windows, N_QUANTITIES]``
+    (randomised QMC: the spread of the scramble means gives the stderr)."""
+    win_cp0, win_cp1, win_len = windows
+    for w in range(win_cp0.size):
+        c0 = win_cp0[w]
+        c1 = win_cp1[w]
+        inv = 1.0 / win_len[w]
+        for q in range(N_QUANTITIES):
+            for j in range(n):
+                s = (p0 + j) % scrambles
+                cb = 0.5 * inv * (cps[c1, Q_BTC_USD, j] - cps[c0, Q_BTC_USD, j]
+                                  + cps[c1, Q_BTC_USD, n + j] - cps[c0, Q_BTC_USD, n + j])
+                x = 0.5 * inv * (cps[c1, q, j] - cps[c0, q, j] + cps[c1, q, n + j] - cps[c0, q, n + j])
+                out[s, 0, w, q] += x
+                out[s, 1, w, q] += cb

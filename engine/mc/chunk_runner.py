@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from engine.mc import kernel as K
+from engine.mc import sobol
 
 
 @contextlib.contextmanager
@@ -38,7 +39,8 @@ def numba_threads(threads: int | None):
 @dataclass(frozen=True)
 class KernelJob:
     """One simulation's kernel inputs (a ``Simulation`` and a request laid out for the kernel);
-    ``job(pair_start)`` runs that chunk: ``(pairs, kernel outputs)``, the rewards in request order."""
+    ``job(pair_start)`` runs that chunk: ``(pairs, kernel outputs)``, the rewards in request order,
+    the per-scramble sums last."""
 
     seed: int
     block_pairs: int
@@ -54,20 +56,22 @@ class KernelJob:
     window_moments: bool
     daily: bool = True  # the per-day pair-mean sums
     difficulty_x_blocks: bool = True
+    scrambles: int = 0  # 0: the counter RNG; R > 0: R scrambles of Sobol points (engine.mc.sobol)
 
     def __call__(self, start: int):
         r = self.req
         n = min(self.chunk_pairs, self.n_pairs - start)
+        tables = sobol.kernel_tables(self.seed, self.scrambles, self.steps.shape[0]) if self.scrambles else None
         with numba_threads(self.threads):
             out = K.simulate_chunk(
                 self.seed, start, n, self.block_pairs, self.steps, self.par, self.init, r.cp, r.cp0, r.cp1, r.wlen,
                 self.n_samples if start == 0 else 0, r.n_epochs, self.store_paths, r.n_epoch_hist, r.day_slot,
                 numba.get_num_threads(), r.ep_req, r.rw_day, r.rw_blocks,
-                self.window_moments or not self.store_paths, self.daily, self.difficulty_x_blocks)
-        rw = out[-1]
+                self.window_moments or not self.store_paths, self.daily, self.difficulty_x_blocks, tables)
+        rw = out[-2]
         if r.rw_day.size:
             rw = rw[:, r.rw_unsort]
-        return n, out[:-1] + (rw,)
+        return n, out[:-2] + (rw, out[-1])
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 from curves import protocol
 from curves.units import SATS_PER_BTC
 from engine.mc.block import simulate_block
-from engine.mc.block_summary import summarise_block
+from engine.mc.block_summary import scramble_sums, summarise_block
 from engine.mc.histogram import N_BINS
 from engine.mc.layout import *  # noqa: F403  (the layout is part of this module's interface)
 from engine.mc.layout import (
@@ -38,6 +38,7 @@ from engine.mc.layout import (
     R_MIN,
 )
 from engine.mc.path_events import REWARD_K  # noqa: F401  (BTC per PH/s per (subsidy / D) per block)
+from engine.mc.sobol import block_normals
 
 
 def _ints(a):
@@ -50,7 +51,8 @@ def _floats(a):
 
 def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_days,
                    win_cp0, win_cp1, win_len, n_samples, n_epochs, store_paths, n_epoch_hist, day_slot,
-                   n_lanes, ep_req, rw_day, rw_blocks, window_moments, daily=True, difficulty_x_blocks=True):
+                   n_lanes, ep_req, rw_day, rw_blocks, window_moments, daily=True, difficulty_x_blocks=True,
+                   sobol=None):
     """Simulate pairs [pair_start, pair_start + n_pairs); see ``engine.mc.simulation`` for the driver.
 
     Epoch k is the k-th retarget after the start (k = 0 the next one); only the first
@@ -71,10 +73,14 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     epoch_hist[n_lanes, n_epoch_hist, N_BINS] of ln(D_k / D_0), epoch_range[n_lanes, n_epochs, 2],
     day_hist[n_lanes, n_slots, N_DAY_HIST, N_BINS] of ln(index / today's index) and ln(D / D_0),
     day_range[n_lanes, n_slots, N_DAY_HIST, 2], epoch_values[paths, len(ep_req), N_EPOCH_FIXINGS],
-    rewards[paths, len(rw_day)]). Path 2p is the "+" member of pair p and 2p+1
+    rewards[paths, len(rw_day)], scramble_sums (see ``sobol``)). Path 2p is the "+" member of pair p and 2p+1
     its antithetic twin. Histograms count int32 per lane: at most 2^31 - 1 paths per chunk.
     ``daily=False`` leaves ``daily`` at zero and ``difficulty_x_blocks=False`` the D x blocks
     quantity (its window values NaN, its moments zero): neither is then computed.
+    ``sobol``: None (the daily shocks from the counter RNG), or ``engine.mc.sobol.kernel_tables``
+    (scrambled Sobol points through a Brownian bridge); then a twelfth output,
+    scramble_sums[n_blocks, R, 2, n_windows, N_QUANTITIES] (pair-mean sums of x and of the BTC
+    control per scramble; with ``window_moments``), else that array has R = 0.
     """
     n_days = steps.shape[0]
     n_win = len(win_cp0)
@@ -109,16 +115,23 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     n_epoch_hist = int(n_epoch_hist)
     rewards = (rw_day, rw_blocks) if rw_day.size else None  # None: that code is not compiled
     sample_paths = samples if n_samples else None
+    n_scr = 0 if sobol is None else int(sobol[0])
+    scr_sums = np.zeros((n_blocks, n_scr, 2, n_win, N_QUANTITIES))
 
     def lane(k):
         """Blocks k, k + n_lanes, ... on one thread."""
         lane_hists = (day_slot, day_hist[k], day_range[k]) if n_slots else None
+        normals = None if sobol is None else np.empty((n_days, 3, min(block_pairs, n_pairs)))
         for blk in range(k, n_blocks, n_lanes):
             p0 = pair_start + blk * block_pairs
             n = min(block_pairs, pair_start + n_pairs - p0)
+            if normals is not None:
+                block_normals(p0, n, *sobol, normals)
             cps, epoch_idx, ep_ratio, ep_day, rw_val = simulate_block(
                 seed, p0, n, steps, par, init, sub0, halv0, cp_days, rewards, bool(daily), bool(difficulty_x_blocks),
-                n_epochs, daily_sums[blk], sample_paths, lane_hists)
+                n_epochs, daily_sums[blk], sample_paths, lane_hists, normals)
+            if n_scr and window_moments:
+                scramble_sums(cps, n, p0, n_scr, windows, scr_sums[blk])
             paths = (2 * blk * block_pairs, ep_req, win_out, ep_out, rw_out) if store_paths else None
             summarise_block(cps, epoch_idx, ep_ratio, ep_day, rw_val, n, windows, d0, paths,
                             moments[blk] if window_moments else None,
@@ -128,7 +141,7 @@ def simulate_chunk(seed, pair_start, n_pairs, block_pairs, steps, par, init, cp_
     if not difficulty_x_blocks:
         win_out[:, :, Q_DIFF_X_BLOCKS] = np.nan
     return (win_out, moments, daily_sums, epochs, samples, epoch_hist, epoch_range, day_hist, day_range, ep_out,
-            rw_out)
+            rw_out, scr_sums)
 
 
 def _run_lanes(n_lanes, lane):

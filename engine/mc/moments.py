@@ -8,6 +8,14 @@ Besides the sums behind the mean and its standard error, each block's central mo
 sample's mean, M2, M3 and M4: :meth:`PairMoments.problems` uses them to say where a standard
 error cannot be trusted (too few pairs, a sample dominated by a few paths, a control whose
 sample mean misses its known mean).
+
+Under randomised QMC (``scrambles=R``: pair p is a point of scramble p mod R, see
+:mod:`engine.mc.sobol`) the pairs are not independent and the i.i.d. formula for the stderr does
+not hold. Sums of x and c per scramble are then kept too: the mean is unchanged (all pairs
+pooled, BTC control with the pooled beta) and its stderr is the spread of the R scramble means
+y_s = x_s - beta (c_s - E[c]), sqrt(R' / (R' - 1) sum_s w_s^2 (y_s - y)^2) with weights
+w_s = n_s / n over the R' scrambles that hold pairs: the standard deviation of the scramble
+means over sqrt(R) when every scramble holds as many pairs.
 """
 
 import math
@@ -26,14 +34,19 @@ class PairMoments:
 
     ``add(x, c)`` takes per-path values (paths on axis 0, in pair order: path 2p and 2p+1).
     ``mean()`` returns the control-variate estimate when a control with known mean was given.
+    ``scrambles=R > 0``: the pairs are randomised QMC points, pair p of scramble p mod R (pairs are
+    added in order from pair 0), and ``stderr()`` is formed from the R scramble means.
     """
 
-    def __init__(self, shape, block_pairs: int):
+    def __init__(self, shape, block_pairs: int, scrambles: int = 0):
         self.block_pairs = block_pairs
         self.n = 0
         self.sums = np.zeros((5, *shape))
         self.central = np.zeros((4, *shape))  # mean, M2, M3, M4 of x, merged in block order
         self.n_merged = 0
+        self.scrambles = int(scrambles)
+        self.scramble_sums = np.zeros((self.scrambles, 2, *shape))  # x and c summed per scramble
+        self.scramble_pairs = np.zeros(self.scrambles, dtype=np.int64)
 
     def add(self, x: np.ndarray, c: np.ndarray | None = None) -> None:
         shape = self.sums.shape[1:]
@@ -43,12 +56,24 @@ class PairMoments:
             sums = block_sums_t(x2.T, c2.T, self.block_pairs)
         else:
             sums = block_sums(x2, c2, self.block_pairs)
-        self.add_block_sums(sums.reshape(sums.shape[0], 8, *shape), x.shape[0] // 2)
+        scr = None
+        if self.scrambles:
+            scr = scramble_block_sums(x2, c2, self.block_pairs, self.n, self.scrambles)
+            scr = scr.reshape(scr.shape[0], self.scrambles, 2, *shape)
+        self.add_block_sums(sums.reshape(sums.shape[0], 8, *shape), x.shape[0] // 2, scr)
 
-    def add_block_sums(self, block_sums: np.ndarray, n_pairs: int) -> None:
+    def add_block_sums(self, block_sums: np.ndarray, n_pairs: int, scramble_sums: np.ndarray | None = None) -> None:
         """Add per-block sums (blocks x 8 x shape: the 5 sums, then the block's central sums of
-        x of order 2, 3, 4) in block order; ``n_pairs`` pairs in all, whole blocks but the last."""
+        x of order 2, 3, 4) in block order; ``n_pairs`` pairs in all, whole blocks but the last.
+        With scrambles, ``scramble_sums`` (blocks x R x 2 x shape: x and c per scramble) too."""
         n_blocks = block_sums.shape[0]
+        if self.scrambles:
+            if scramble_sums is None or scramble_sums.shape[:2] != (n_blocks, self.scrambles):
+                raise ValueError(f"randomised QMC moments need the sums of each of the {self.scrambles} scrambles")
+            for blk in range(n_blocks):
+                self.scramble_sums += scramble_sums[blk]
+            first = self.n
+            self.scramble_pairs += _pairs_per_scramble(first, first + n_pairs, self.scrambles)
         with np.errstate(over="ignore", invalid="ignore"):
             for blk in range(n_blocks):
                 b = block_sums[blk]
@@ -94,10 +119,32 @@ class PairMoments:
 
     def stderr(self, control_mean=None) -> np.ndarray:
         n, mx, mc, vx, vc, cov = self._moments()
+        if self.scrambles:
+            return self._scramble_stderr(control_mean, vc, cov)
         if control_mean is None:
             return np.sqrt(vx / n)
         r2 = np.divide(cov * cov, vc, out=np.zeros_like(cov), where=vc > 0)
         return np.sqrt(np.maximum(vx - r2, 0.0) / n)
+
+    def _scramble_stderr(self, control_mean, vc, cov) -> np.ndarray:
+        """The stderr of the mean from the spread of the scramble means (see the module's docstring)."""
+        ns = self.scramble_pairs
+        used = ns > 0
+        r_eff = int(used.sum())
+        shape = self.sums.shape[1:]
+        if r_eff < 2:
+            return np.full(shape, np.nan)
+        k = (slice(None),) + (None,) * len(shape)
+        with np.errstate(over="ignore", invalid="ignore"):
+            xs = self.scramble_sums[used, 0] / ns[used][k]
+            y = xs
+            if control_mean is not None:
+                beta = np.divide(cov, vc, out=np.zeros_like(cov), where=vc > 0)
+                y = xs - beta * (self.scramble_sums[used, 1] / ns[used][k] - control_mean)
+            w = (ns[used] / ns.sum())[k]
+            y_bar = (w * y).sum(axis=0)
+            var = r_eff / (r_eff - 1) * (w * w * (y - y_bar) ** 2).sum(axis=0)
+        return np.sqrt(var)
 
     def kurtosis(self) -> np.ndarray:
         """Sample kurtosis of the pair means (3 for a normal sample); NaN where x is constant."""
@@ -139,6 +186,9 @@ class PairMoments:
                 out[idx] = f"not a finite number ({float(mean[idx])} +/- {float(se[idx])})"
             elif n < MIN_PAIRS:
                 out[idx] = f"{2 * n} paths: at least {2 * MIN_PAIRS} are needed for a standard error"
+            elif self.scrambles and n < 2 * self.scrambles:
+                out[idx] = (f"{2 * n} paths: with {self.scrambles} scrambles at least {4 * self.scrambles} "
+                            "are needed for a standard error")
             elif effective[idx] < MIN_EFFECTIVE_PAIRS:
                 out[idx] = (f"the sample is dominated by a few paths (kurtosis {kurt[idx]:.3g} over {n} pairs, "
                             f"about {effective[idx]:.1f} effective)")
@@ -149,6 +199,12 @@ class PairMoments:
             else:
                 out[idx] = None
         return out
+
+
+def _pairs_per_scramble(first: int, end: int, scrambles: int) -> np.ndarray:
+    """How many of pairs first..end-1 belong to each scramble (pair p: scramble p mod R)."""
+    s = np.arange(scrambles)
+    return np.maximum((end - 1 - s) // scrambles - (first - 1 - s) // scrambles, 0)
 
 
 def _as_rows(a: np.ndarray) -> np.ndarray:
@@ -224,4 +280,20 @@ def block_sums_t(x_t, c_t, block_pairs):
             o = out[b]
             o[0, k], o[1, k], o[2, k], o[3, k], o[4, k] = s0, s1, s2, s3, s4
             o[5, k], o[6, k], o[7, k] = m2, m3, m4
+    return out
+
+
+@njit(cache=True, nogil=True)
+def scramble_block_sums(x, c, block_pairs, first_pair, scrambles):
+    """Per block of ``block_pairs`` pairs (as :func:`block_sums`), the sums of the pair means of x
+    and of c per scramble (pair ``first_pair + p``: scramble (first_pair + p) mod R)."""
+    n_pairs, n = x.shape[0] // 2, x.shape[1]
+    n_blocks = (n_pairs + block_pairs - 1) // block_pairs
+    out = np.zeros((n_blocks, scrambles, 2, n))
+    for b in range(n_blocks):
+        for p in range(b * block_pairs, min(n_pairs, (b + 1) * block_pairs)):
+            o = out[b, (first_pair + p) % scrambles]
+            for k in range(n):
+                o[0, k] += 0.5 * (x[2 * p, k] + x[2 * p + 1, k])
+                o[1, k] += 0.5 * (c[2 * p, k] + c[2 * p + 1, k])
     return out

@@ -20,7 +20,7 @@ import numpy as np
 
 from curves.market import MAX_HORIZON_DAYS, QL_FIRST_DATE, QL_LAST_DATE, Market
 from curves.toml_io import InputError
-from engine.mc import histogram, rng
+from engine.mc import histogram, rng, sobol
 from engine.mc import kernel as K
 from engine.mc.chunk_runner import KernelJob, LocalRunner, Then
 from engine.mc.interrupts import DeferredSignals
@@ -41,6 +41,9 @@ MAX_CHUNK_PATHS = 2**30  # histogram counts are int32 per lane and chunk
 MAX_LOG_MOVE_PER_DAY = 25.0  # a day's drift or 6-sigma shock beyond e^25 is not a market
 MAX_ABS_LOG_LEVEL = 34.5  # ln of 1e15: hashprice, cost and fee levels stay within 1e-15..1e15
 MAX_HEIGHT = 2**31  # block heights the kernel steps exactly (the subsidy is 0 from 6,930,000)
+RNGS = ("counter", "sobol")  # the daily shocks: counter-based pseudo-random, or scrambled Sobol (RQMC)
+DEFAULT_SCRAMBLES = 16
+MAX_SCRAMBLES = 4096
 
 
 def _jump_threshold(intensity_per_year: float) -> tuple[float, float]:
@@ -262,6 +265,7 @@ class SimulationRun:
     difficulty_ref: float = math.nan
     index_ref_usd: float = math.nan
     skipped: tuple[str, ...] = ()  # quantities not simulated in this run
+    scrambles: int = 0  # randomised QMC (engine.mc.sobol): its scrambles; 0 for the counter RNG
 
     @property
     def n_pairs(self) -> int:
@@ -321,12 +325,16 @@ class Simulation:
     """Chunked, reproducible Monte Carlo: same seed, same numbers, for any threads or chunks.
 
     ``n_paths`` is rounded up to an even number (antithetic pairs); chunks are whole blocks.
+    ``rng="sobol"`` draws the daily BTC, hashrate and fee shocks from ``scrambles`` independent
+    scrambles of Sobol points through a Brownian bridge (:mod:`engine.mc.sobol`): pair p is point
+    p div R of scramble p mod R, and window stderrs come from the spread of the scramble means.
     """
 
     def __init__(self, market: Market, model: ModelParams, *, n_days: int, n_paths: int,
                  seed: int = 42, block_pairs: int = 256, chunk_paths: int = 65_536,
                  n_samples: int = 0, threads: int | None = None,
-                 hashrate_shift_per_day: np.ndarray | None = None):
+                 hashrate_shift_per_day: np.ndarray | None = None, rng: str = "counter",
+                 scrambles: int = DEFAULT_SCRAMBLES):
         if isinstance(n_days, bool) or not isinstance(n_days, int) or not 1 <= n_days <= MAX_HORIZON_DAYS:
             raise InputError("n_days", f"must be an integer in 1..{MAX_HORIZON_DAYS}, got {n_days!r}")
         if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 2:
@@ -339,6 +347,17 @@ class Simulation:
             raise InputError("threads", f"must be a positive integer, got {threads!r}")
         if block_pairs < 1 or not 2 <= chunk_paths <= MAX_CHUNK_PATHS:
             raise InputError("chunk_paths", f"block and chunk sizes must be positive, chunks at most {MAX_CHUNK_PATHS}")
+        if rng not in RNGS:
+            raise InputError("rng", f"one of {', '.join(RNGS)}, got {rng!r}")
+        if rng == "sobol":
+            if isinstance(scrambles, bool) or not isinstance(scrambles, int) or not 2 <= scrambles <= MAX_SCRAMBLES:
+                raise InputError("scrambles", f"must be an integer in 2..{MAX_SCRAMBLES}, got {scrambles!r}")
+            try:
+                sobol.check_dims(n_days)
+            except ValueError as exc:
+                raise InputError("rng", f"{exc} (use the counter RNG for longer horizons)") from None
+        self.rng = rng
+        self.scrambles = scrambles if rng == "sobol" else 0
         self.market, self.model = market, model
         self.n_days, self.seed = n_days, seed
         self.n_pairs = (n_paths + 1) // 2
@@ -385,7 +404,7 @@ class Simulation:
         """The kernel's work for any chunk of this run, as a picklable function of its first pair."""
         return KernelJob(self.seed, self.block_pairs, self.chunk_pairs, self.n_pairs, self.steps, self.par,
                          self.init, req, self.n_samples, self.threads, store_paths, window_moments, daily,
-                         difficulty_x_blocks)
+                         difficulty_x_blocks, self.scrambles)
 
     def chunk_starts(self) -> range:
         """First pair of each chunk, in the order results merge."""
@@ -446,7 +465,7 @@ class Simulation:
         day_hist = np.zeros((len(dist_days), K.N_DAY_HIST, histogram.N_BINS), np.int64)
         day_range = np.tile([np.inf, -np.inf], (len(dist_days), K.N_DAY_HIST, 1))
         samples = np.zeros((self.n_samples, self.n_days, K.N_SAMPLE_FIELDS))
-        moments = PairMoments((len(windows), K.N_QUANTITIES), self.block_pairs)
+        moments = PairMoments((len(windows), K.N_QUANTITIES), self.block_pairs, self.scrambles)
         ctrl_idx = [list(range(s, e + 1)) for s, e in windows]
         control_mean = np.zeros((len(windows), K.N_QUANTITIES))
         control_mean[:, list(CONTROLLED)] = np.array([self.btc_forward[ix].mean() for ix in ctrl_idx])[:, None]
@@ -456,7 +475,7 @@ class Simulation:
         job = self.job(req, on_chunk is not None, window_moments, daily, difficulty_x_blocks)
         starts = self.chunk_starts()
         try:
-            for start, (n, (wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng, ep_vals, rw_vals)) in zip(
+            for start, (n, (wv, mom, dly, ep, smp, e_hist, e_rng, d_hist, d_rng, ep_vals, rw_vals, scr)) in zip(
                     starts, (runner or LocalRunner()).map(job, starts)):
                 signals.check()
                 for blk in range(dly.shape[0]):
@@ -469,7 +488,7 @@ class Simulation:
                 _merge_range(day_range, d_rng)
                 if start == 0:
                     samples = smp
-                moments.add_block_sums(mom, n)
+                moments.add_block_sums(mom, n, scr)
                 if on_chunk is not None:
                     if extra:
                         on_chunk(start, wv, ep_vals, rw_vals)
@@ -488,7 +507,7 @@ class Simulation:
                              epoch_hist=epoch_hist, epoch_range=epoch_range, distribution_days=dist_days,
                              day_hist=day_hist, day_range=day_range, difficulty_ref=self.market.difficulty,
                              index_ref_usd=float(self.init[K.I_INDEX_REF_USD]),
-                             skipped=() if difficulty_x_blocks else ("difficulty_x_blocks",))
+                             skipped=() if difficulty_x_blocks else ("difficulty_x_blocks",), scrambles=self.scrambles)
 
 
 @dataclass(frozen=True)
@@ -518,7 +537,7 @@ class _PerPath:
     then: Callable | None
 
     def __call__(self, out, start: int):
-        _, (wv, *_, ep, rw) = out
+        _, (wv, *_, ep, rw, _scr) = out
         chunk = (start, wv, ep, rw)
         return chunk if self.then is None else self.then(chunk)
 

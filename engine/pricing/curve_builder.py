@@ -20,7 +20,7 @@ from curves.toml_io import InputError
 from engine.mc import kernel as K
 from engine.mc.distributions import daily_bands, distribution_days, epoch_frame
 from engine.mc.model import ModelParams
-from engine.mc.simulation import Simulation, SimulationRun
+from engine.mc.simulation import DEFAULT_SCRAMBLES, Simulation, SimulationRun
 from engine.mc.tolerance import Tolerance
 
 
@@ -58,14 +58,16 @@ def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: 
                 seed: int = 42, n_samples: int = 0, threads: int | None = None,
                 chunk_paths: int = 65_536, hashrate_shift_per_day: np.ndarray | None = None,
                 progress: Callable[[int, int], None] | None = None, bands: bool = False,
-                tolerance: Tolerance | None = None, runner=None) -> HashpriceCurve:
+                tolerance: Tolerance | None = None, runner=None, rng: str = "counter",
+                scrambles: int = DEFAULT_SCRAMBLES) -> HashpriceCurve:
     """Monthly hashprice forward curve for the ``months`` calendar months after the as-of date.
 
     ``bands``: also the distribution of the daily index and difficulty, weekly (for plots).
     With ``tolerance``, ``paths`` is the most to simulate: the run stops after the first chunk at
     which every month's forward (USD and BTC) has its stderr within the tolerance. ``runner``
     (``engine.mc.chunk_runner``) runs the chunks elsewhere, e.g. on a Dask cluster, with the same
-    results.
+    results. ``rng="sobol"``: randomised QMC daily shocks in ``scrambles`` scrambles
+    (:mod:`engine.mc.sobol`); a tolerance run stopped after any chunk is still a valid RQMC estimate.
     """
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 600:
         raise InputError("months", f"must be an integer in 1..600, got {months!r}")
@@ -73,7 +75,7 @@ def build_curve(market: Market, model: ModelParams, *, months: int = 36, paths: 
     n_days = (periods[-1].end - market.asof).days
     sim = Simulation(market, model, n_days=n_days, n_paths=paths, seed=seed, n_samples=n_samples,
                      threads=threads, chunk_paths=chunk_paths,
-                     hashrate_shift_per_day=hashrate_shift_per_day)
+                     hashrate_shift_per_day=hashrate_shift_per_day, rng=rng, scrambles=scrambles)
     stop = None
     if tolerance is not None:
         def stop(moments, control_mean):
