@@ -1,7 +1,7 @@
 """Render the README's benchmark table from ``benchmarks/results/all.json`` (``run_all.py``).
 
 The table sits between two marker lines in README.md; every figure in it comes from the JSON,
-and ``tests/test_readme_tables.py`` checks that the README holds exactly this rendering.
+and ``tests/test_benchmark_table.py`` checks that the README holds exactly this rendering.
 
     python benchmarks/readme_table.py            # rewrite the README's table in place
     python benchmarks/readme_table.py --check    # exit 1 if the README's table is stale
@@ -69,12 +69,17 @@ def rows(res: dict) -> list[tuple[str, str, str, str]]:
     out.append((f"`curve --tolerance {t['tolerance']}`: every month within {t['tolerance']:.1%} "
                 f"({t['paths_used']:,} paths; worst {t['worst_rel_stderr']:.3%})",
                 f"{_s(t['best_s'])} = {frac:.2f} × NumPy's 100k curve", "≤ 0.3 ×", _met(frac <= 0.3 and t["met"])))
-    sob = res.get("sobol", {})
-    if sob.get("implemented"):
-        for label, value in sob.get("table_rows", []):
-            out.append((label, value, "", ""))
-    else:
-        out.append(("pseudo-random against Sobol", sob.get("note", "not measured"), "", ""))
+    sob = res["sobol"]
+    st = sob["settings"]
+    out.append((f"`curve --rng sobol` ({st['scrambles']} scrambles) against the counter RNG, "
+                f"{st['paths']:,} paths, {st['months']} months: time per run",
+                f"{_s(sob['sobol']['median_s'])} against {_s(sob['counter']['median_s'])} "
+                f"({_x(sob['time_ratio_sobol_over_counter'])})", "", ""))
+    for key, label in (("hashprice_usd", "USD hashprice"), ("hashvalue_btc", "BTC hashvalue")):
+        bk = sob["efficiency_gain"][key]["buckets"]
+        gains = ", ".join(f"months {b['months'][0]}–{b['months'][1]}: {b['gain']:.2f}" for b in bk.values())
+        out.append((f"Sobol efficiency gain, {label} (variance × time; > 1: Sobol reaches a stderr sooner)",
+                    gains, "", ""))
     p = res["portfolio"]
     n_trades = p["settings"]["trades"]
     out.append((f"{n_trades:,}-trade portfolio, {p['settings']['paths']:,} paths, {p['settings']['months']} months",
