@@ -99,13 +99,15 @@ def scaling(paths: int, months: int, seed: int, repeats: int) -> dict:
     return out
 
 
+# VmHWM, not ru_maxrss: a forked child's ru_maxrss starts from its parent's high-water mark.
 MEMORY_CHILD = """
-import json, resource, sys
+import json, sys
 from curves.market import Market
 from engine.mc.model import ModelParams
 from engine.pricing.curve_builder import build_curve
 build_curve(Market.default(), ModelParams.default(), months=int(sys.argv[2]), paths=int(sys.argv[1]), seed=1)
-print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"max_rss_mb": hwm_kb / 1024}))
 """
 
 
