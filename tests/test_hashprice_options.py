@@ -114,3 +114,33 @@ def test_option_legs_price_as_the_cash_flows():
     for k, t in enumerate(terms):
         want = discounted_pv(t.plan, t.values(x), MARKET, disc)
         np.testing.assert_allclose(got[:, k], want, rtol=1e-12, atol=1e-9)
+
+
+def test_cash_flows_of_options_in_one_pass_equal_those_through_the_trades(monkeypatch):
+    """The cash-flow report values every option slice in one compiled pass; through each trade's
+    own cash flows (the path any other product takes) it gives the same amounts, PVs and stderrs,
+    and each trade's flows add up to its PV."""
+    import engine.pricing.cash_flow_report as report
+
+    trades = [HashpriceCap("cap", *Q2, strike=34.0, currency="USD", size_phs=5.0),
+              HashpriceFloor("floor", *Q2, strike=0.00043, currency="BTC", size_phs=3.0, side="sell"),
+              HashpriceCollar("collar", dt.date(2026, 3, 15), dt.date(2026, 8, 10), floor_strike=30.0,
+                              cap_strike=38.0, currency="USD", size_phs=2.0),
+              HashrateForward("ndf", *Q2, strike=34.0, currency="USD", size_phs=5.0)]
+
+    def flows():
+        res = price_trades(trades, MARKET, MODEL, paths=4_000, seed=9, cash_flows=True)
+        assert all(t.error is None for t in res.trades)
+        return {t.trade_id: (t.pv_usd, t.cashflows) for t in res.trades}
+
+    fast = flows()
+    monkeypatch.setattr(report, "takes", lambda t: False)
+    slow = flows()
+    for tid, (pv, cfs) in fast.items():
+        assert len(cfs) == len(slow[tid][1]) > 0
+        assert sum(c["pv_usd"] for c in cfs) == pytest.approx(pv, rel=1e-9, abs=1e-6)
+        for c, s in zip(cfs, slow[tid][1], strict=True):
+            assert c["pay_date"] == s["pay_date"] and c["fixed"] == s["fixed"]
+            for key in ("expected_amount", "stderr", "pv_usd", "pv_stderr"):
+                assert c[key] == pytest.approx(s[key], rel=1e-10, abs=1e-9), (tid, key)
+    assert any(c["expected_amount"] != 0 for c in fast["collar"][1])

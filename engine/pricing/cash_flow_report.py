@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from engine.mc.moments import PairMoments
 from engine.pricing.batch import Discounter, flow_values, typical_size
 from engine.pricing.fixing_plan import TradePlan
+from engine.pricing.option_legs import OptionFlows, takes
 
 
 def settled_flows(plan: TradePlan, market) -> list[dict]:
@@ -42,7 +43,8 @@ class FlowBook:
         self.meta = []  # per flow: (trade k, cash flow from the probe, fixed)
         rows_amt, rows_pv, self.const_amt, self.const_pv = [], [], [], []
         self.first = []  # per trade: its first flow's index
-        self.other = []
+        self.other = []  # (trade, first flow, flows) valued through the trade's cash flows per chunk
+        self.options = OptionFlows(market)  # options valued as legs, all in one pass
         n_cols = space.n_cols
         for k, t in enumerate(terms):
             self.first.append(len(self.meta))
@@ -80,7 +82,9 @@ class FlowBook:
                     self.meta.append((k, c, fx))
                     self.const_amt.append(0.0)
                     self.const_pv.append(0.0)
-                self.other.append((k, first, len(flows)))
+                if not (takes(t) and self.options.add(t, first, [c.pay_date for c, _, _ in flows])):
+                    self.other.append((k, first, len(flows)))
+        self.options.freeze()
         self.first.append(len(self.meta))
         n_flows = len(self.meta)
         self.const_amt, self.const_pv = np.array(self.const_amt), np.array(self.const_pv)
@@ -91,36 +95,64 @@ class FlowBook:
             r, c, v = zip(*entries, strict=True)
             return sp.csr_matrix((v, (r, c)), shape=(n_cols, n_flows))
 
-        self.g_amt, self.g_pv = matrix(rows_amt), matrix(rows_pv)
         self.trade_of = np.array([m[0] for m in self.meta], dtype=np.int64)
-        self.random = np.array([m[1].pay_days is not None for m in self.meta])
+        self.random = np.array([m[1].pay_days is not None for m in self.meta], dtype=bool)
+        # a flow paid on a fixed date has PV = its discount factor x its amount, path by path: only
+        # the flows paid on a path's own date need PVs per path
+        self.df = np.array([np.nan if r else disc.on(m[1].pay_date) for m, r in zip(self.meta, self.random,
+                                                                                        strict=True)])
+        self.random_idx = np.flatnonzero(self.random)
+        self.random_row = np.full(n_flows, -1, dtype=np.int64)
+        self.random_row[self.random_idx] = np.arange(self.random_idx.size)
+        self.g_amt_t = matrix(rows_amt).T.tocsr()  # flows x columns
+        self.g_pv_t = matrix(rows_pv).T.tocsr()[self.random_idx]
+        self.const_pv = self.const_pv[self.random_idx]
         self.amount = PairMoments((n_flows,), block_pairs)
-        self.pv = PairMoments((n_flows,), block_pairs)
+        self.pv = PairMoments((self.random_idx.size,), block_pairs)
         self.pay_days_sum = np.zeros(n_flows)
         self.n_paths = 0
 
-    def add(self, x: np.ndarray, ctrl: np.ndarray) -> None:
-        """A chunk: ``x`` the fixing matrix, ``ctrl`` each trade's control per path."""
+    def add(self, x: np.ndarray, ctrl: np.ndarray, other_flows: dict | None = None) -> None:
+        """A chunk: ``x`` the fixing matrix (paths x columns), ``ctrl`` each trade's control per
+        path (paths x trades), both best given as views of C-ordered transposes; ``other_flows``
+        the :func:`flow_values` of trades valued through their cash flows, where already formed."""
+        x_t = np.ascontiguousarray(x.T)  # columns x paths; flows are formed as flows x paths
         with np.errstate(all="ignore"):
-            amt = np.asarray(self.g_amt.T.dot(x.T).T) + self.const_amt
-            pv = np.asarray(self.g_pv.T.dot(x.T).T) + self.const_pv
+            amt = self.g_amt_t @ x_t
+            amt += self.const_amt[:, None]
+            pv = self.g_pv_t @ x_t
+            pv += self.const_pv[:, None]
+            if self.options.flows.size:
+                amt[self.options.flows] = self.options.amounts_t(x_t)
             for k, first, _n in self.other:
                 t = self.terms[k]
-                for j, (c, a, p) in enumerate(flow_values(t.plan, t.values(x), self.market, self.disc)):
-                    amt[:, first + j] = a
-                    pv[:, first + j] = p
-                    if c.pay_days is not None:
+                values = (other_flows or {}).get(k)
+                if values is None:
+                    values = flow_values(t.plan, t.values(x), self.market, self.disc)
+                for j, (c, a, p) in enumerate(values):
+                    amt[first + j] = a
+                    row = self.random_row[first + j]
+                    if row >= 0:
+                        pv[row] = p
                         self.pay_days_sum[first + j] += float(np.sum(c.pay_days))
-        c = ctrl[:, self.trade_of]
-        self.amount.add(amt, c)
-        self.pv.add(pv, c)
+        c_t = np.ascontiguousarray(ctrl.T)
+        c = c_t[self.trade_of]
+        self.amount.add(amt.T, c.T)
+        if self.random_idx.size:
+            c = c_t[self.trade_of[self.random_idx]]
+            self.pv.add(pv.T, c.T)
         self.n_paths += x.shape[0]
 
     def report(self, k: int, ctrl_mean: float) -> list[dict]:
         lo, hi = self.first[k], self.first[k + 1]
         with np.errstate(all="ignore"):
             amt, amt_se = self.amount.mean(ctrl_mean)[lo:hi], self.amount.stderr(ctrl_mean)[lo:hi]
-            pv, pv_se = self.pv.mean(ctrl_mean)[lo:hi], self.pv.stderr(ctrl_mean)[lo:hi]
+            pv, pv_se = self.df[lo:hi] * amt, self.df[lo:hi] * amt_se
+            rows = self.random_row[lo:hi]
+            if np.any(rows >= 0):
+                at = rows >= 0
+                pv[at] = self.pv.mean(ctrl_mean)[rows[at]]
+                pv_se[at] = self.pv.stderr(ctrl_mean)[rows[at]]
         out = []
         for f in range(lo, hi):
             _, c, fixed = self.meta[f]

@@ -30,7 +30,7 @@ from engine.mc.model import ModelParams
 from engine.mc.moments import MIN_PAIRS, PairMoments
 from engine.mc.simulation import Simulation
 from engine.mc.tolerance import Tolerance
-from engine.pricing.batch import Discounter, TradeTerms, discounted_pv, trade_terms
+from engine.pricing.batch import Discounter, TradeTerms, flow_values, trade_terms
 from engine.pricing.cash_flow_report import FlowBook, settled_flows
 from engine.pricing.columns import ColumnSpace
 from engine.pricing.fixing_plan import TradePlan, plan_trade
@@ -292,13 +292,15 @@ class _Book:
             pv_t[self.affine] = y[:n_aff] + self.const[:, None]
             if self.legs.trades:
                 pv_t[self.legs.trades] = self.legs.pv_t(x.T)
+            other_flows = {}  # trade -> its flow values, for the cash-flow report
             for k in self.other:
                 t = self.terms[k]
-                pv_t[k] = discounted_pv(t.plan, t.values(x), self.market, self.disc)
+                other_flows[k] = flow_values(t.plan, t.values(x), self.market, self.disc)
+                pv_t[k] = sum((p for _, _, p in other_flows[k]), np.zeros(x.shape[0]))
         pv, ctrl = pv_t.T, y[n_aff:].T
         self.moments.add(pv, ctrl)
         if self.flows is not None:
-            self.flows.add(x, ctrl)
+            self.flows.add(x, ctrl, other_flows)
         return pv, ctrl
 
     def result(self, k: int) -> TradeResult:
