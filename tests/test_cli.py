@@ -416,3 +416,20 @@ def test_console_script_error(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: out:"), proc.stderr
     assert not out.exists()
+
+
+def test_example_seasoned_trades_price_with_the_example_index():
+    """The README's seasoned example: every trade priced, the slices paid by the as-of date
+    listed as settled; without --fixings the HUP future, whose window began but is not paid yet,
+    gets its own error naming the flag, and the others (their begun slices are settled) price."""
+    seasoned = os.path.join(ROOT, "examples", "seasoned.toml")
+    index = os.path.join(ROOT, "examples", "index.csv")
+    doc = run_json("price", seasoned, "--fixings", index, "--paths", "2000")
+    by_id = {t["id"]: t for t in doc["trades"]}
+    assert set(by_id) == {"ndf-jan15-mar26", "hup-jan20", "cap-jan10-feb26"}
+    assert all(t["error"] is None and math.isfinite(t["pv_usd"]) for t in by_id.values())
+    settled = [c for c in by_id["ndf-jan15-mar26"]["cashflows"] if c["settled"]]
+    assert [c["pay_date"] for c in settled] == ["2026-01-31"]
+    bare = run_json("price", seasoned, "--paths", "2000")
+    errors = {t["id"]: t["error"] for t in bare["trades"]}
+    assert "--fixings" in errors.pop("hup-jan20") and set(errors.values()) == {None}
