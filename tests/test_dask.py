@@ -51,6 +51,15 @@ def test_two_workers_give_the_local_curve(client, local_curve):
     assert build_curve(MARKET, MODEL, runner=DaskRunner(client), **CURVE).to_dict() == local_curve
 
 
+def test_two_workers_give_the_local_sobol_curve(client):
+    """Randomised QMC chunks are pure too: the scrambled points of a pair depend on the seed and
+    the pair alone, wherever its chunk runs."""
+    sobol = dict(CURVE, rng="sobol", scrambles=8)
+    local = build_curve(MARKET, MODEL, **sobol).to_dict()
+    assert build_curve(MARKET, MODEL, runner=DaskRunner(client), **sobol).to_dict() == local
+    assert local != build_curve(MARKET, MODEL, **CURVE).to_dict()
+
+
 def test_one_worker_gives_the_local_curve(local_curve):
     with dask_client(workers=1) as one:
         assert build_curve(MARKET, MODEL, runner=DaskRunner(one), **CURVE).to_dict() == local_curve
