@@ -53,6 +53,12 @@ def window_values(cps, n, win_cp0, win_cp1, win_len, row0, win_out):
 
 
 @njit(inline="always")
+def pair_window_mean(cps, q, c0, c1, inv, n, j):
+    """Pair j's mean of quantity q averaged over the window between checkpoints c0 and c1."""
+    return 0.5 * inv * (cps[c1, q, j] - cps[c0, q, j] + cps[c1, q, n + j] - cps[c0, q, n + j])
+
+
+@njit(inline="always")
 def window_moments(cps, n, win_cp0, win_cp1, win_len, mom):
     """Pair-mean sums of the window averages (BTC's average as the control) and central sums of
     x about the block mean, into ``mom[N_MOMENTS, n_windows, N_QUANTITIES]``."""
@@ -67,9 +73,8 @@ def window_moments(cps, n, win_cp0, win_cp1, win_len, mom):
             s_cc = 0.0
             s_xc = 0.0
             for j in range(n):
-                cb = 0.5 * inv * (cps[c1, Q_BTC_USD, j] - cps[c0, Q_BTC_USD, j]
-                                  + cps[c1, Q_BTC_USD, n + j] - cps[c0, Q_BTC_USD, n + j])
-                x = 0.5 * inv * (cps[c1, q, j] - cps[c0, q, j] + cps[c1, q, n + j] - cps[c0, q, n + j])
+                cb = pair_window_mean(cps, Q_BTC_USD, c0, c1, inv, n, j)
+                x = pair_window_mean(cps, q, c0, c1, inv, n, j)
                 s_x += x
                 s_xx += x * x
                 s_c += cb
@@ -80,7 +85,7 @@ def window_moments(cps, n, win_cp0, win_cp1, win_len, mom):
             s3 = 0.0
             s4 = 0.0
             for j in range(n):
-                dx = 0.5 * inv * (cps[c1, q, j] - cps[c0, q, j] + cps[c1, q, n + j] - cps[c0, q, n + j]) - mq
+                dx = pair_window_mean(cps, q, c0, c1, inv, n, j) - mq
                 dx2 = dx * dx
                 s2 += dx2
                 s3 += dx2 * dx
@@ -219,8 +224,7 @@ def scramble_sums(cps, n, p0, scrambles, windows, out):
         for q in range(N_QUANTITIES):
             for j in range(n):
                 s = (p0 + j) % scrambles
-                cb = 0.5 * inv * (cps[c1, Q_BTC_USD, j] - cps[c0, Q_BTC_USD, j]
-                                  + cps[c1, Q_BTC_USD, n + j] - cps[c0, Q_BTC_USD, n + j])
-                x = 0.5 * inv * (cps[c1, q, j] - cps[c0, q, j] + cps[c1, q, n + j] - cps[c0, q, n + j])
+                cb = pair_window_mean(cps, Q_BTC_USD, c0, c1, inv, n, j)
+                x = pair_window_mean(cps, q, c0, c1, inv, n, j)
                 out[s, 0, w, q] += x
                 out[s, 1, w, q] += cb

@@ -193,6 +193,20 @@ def _ctz(i):
 
 
 @njit(inline="always")
+def _point(vr, d, i):
+    """Coordinate d (bits reversed, unscrambled) of the Sobol point of index i, in Gray-code order."""
+    g = i ^ (i >> 1)
+    x = np.uint32(0)
+    b = 0
+    while g:
+        if g & 1:
+            x ^= vr[d, b]
+        g >>= 1
+        b += 1
+    return x
+
+
+@njit(inline="always")
 def _raw_row(p0, n, scrambles, vr, d, ctz, xb):
     """Reversed, unscrambled coordinate d of pairs p0..p0+n-1 into ``xb`` (Gray-code order: each
     scramble's first point of the block from its index, the next ones by one XOR each)."""
@@ -200,15 +214,7 @@ def _raw_row(p0, n, scrambles, vr, d, ctz, xb):
         j = (s - p0) % scrambles
         if j >= n:
             continue
-        i = (p0 + j) // scrambles
-        g = i ^ (i >> 1)
-        x = np.uint32(0)
-        b = 0
-        while g:
-            if g & 1:
-                x ^= vr[d, b]
-            g >>= 1
-            b += 1
+        x = _point(vr, d, (p0 + j) // scrambles)
         xb[j] = x
         j += scrambles
         while j < n:
@@ -252,17 +258,8 @@ def block_normals(p0, n, scrambles, vr, words, b, lft, rgt, lw, rw, sd, out):
 @njit(cache=True)
 def _uniform_points(first, count, scrambles, scramble, vr, words, scrambled, out):
     for c in range(count):
-        i = first + c
-        g = i ^ (i >> 1)
         for d in range(out.shape[1]):
-            x = np.uint32(0)
-            gg = g
-            bit = 0
-            while gg:
-                if gg & 1:
-                    x ^= vr[d, bit]
-                gg >>= 1
-                bit += 1
+            x = _point(vr, d, first + c)
             y = _owen(x, words[scramble, d]) if scrambled else _reverse32(x)
             out[c, d] = (np.float64(y) + 0.5) * (1.0 / 4294967296.0)
 

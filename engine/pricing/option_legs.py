@@ -12,9 +12,10 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def _legs_pv_t(x_t, cols, strikes, dirs, weights, first_leg):
-    """Per trade (rows) and path (columns): its legs' discounted payoffs over fixings ``x_t``
-    (columns x paths); trade j's legs are ``first_leg[j]:first_leg[j + 1]``."""
+def _legs_sum_t(x_t, cols, strikes, dirs, weights, first_leg):
+    """Per group of legs (rows: a trade, or a cash flow) and path (columns): the weighted sum of
+    its legs' payoffs over fixings ``x_t`` (columns x paths); group j's legs are
+    ``first_leg[j]:first_leg[j + 1]``."""
     n_trades, n_paths = first_leg.size - 1, x_t.shape[1]
     out = np.zeros((n_trades, n_paths))
     for j in prange(n_trades):
@@ -60,7 +61,7 @@ class OptionLegs:
 
     def pv_t(self, x_t: np.ndarray) -> np.ndarray:
         """:meth:`pv` on the fixings laid out columns x paths (C order), as trades x paths."""
-        return _legs_pv_t(x_t, self.cols, self.strikes, self.dirs, self.weights, self.first_leg)
+        return _legs_sum_t(x_t, self.cols, self.strikes, self.dirs, self.weights, self.first_leg)
 
 
 class OptionFlows:
@@ -98,4 +99,4 @@ class OptionFlows:
 
     def amounts_t(self, x_t: np.ndarray) -> np.ndarray:
         """Amounts (flows x paths) on the fixings laid out columns x paths (C order)."""
-        return _legs_pv_t(x_t, self.cols, self.strikes, self.dirs, self.w_amt, self.first_leg)
+        return _legs_sum_t(x_t, self.cols, self.strikes, self.dirs, self.w_amt, self.first_leg)
